@@ -1,0 +1,13 @@
+from accounts.models import Role
+
+
+def navigation(request):
+    """What the header shows: only links the signed-in, MFA-verified user may follow."""
+    user = getattr(request, "user", None)
+    verified = bool(user and user.is_authenticated and user.is_verified())
+    return {
+        "nav_verified": verified,
+        "nav_staff": verified and user.has_role(Role.ADMINISTRATOR, Role.MANAGER),
+        "nav_can_create_client": verified
+        and user.has_role(Role.ADMINISTRATOR, Role.MANAGER, Role.ONBOARDING),
+    }

@@ -1,0 +1,274 @@
+"""Writes for staff accounts: invitations, MFA enrolment and verification, role changes.
+
+Each public function is one transaction. `actor` is the staff member acting, or None where
+the action is the system's own (command line set-up, an anonymous invitee).
+"""
+
+import base64
+import secrets
+from datetime import timedelta
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django_otp.models import Device
+
+from accounts.models import (
+    BackupCode,
+    BackupCodeDevice,
+    Invitation,
+    Role,
+    TotpDevice,
+    User,
+)
+from config.errors import AccessDenied, InvalidRequest, NotFound
+
+BACKUP_CODE_COUNT = 10
+_BACKUP_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+TOTP_SECRET_BYTES = 20
+
+
+class MfaMethod:
+    TOTP = "totp"
+    BACKUP_CODE = "backup"
+
+
+def require_role(actor: User, *roles: str, action: str) -> None:
+    if not actor.has_role(*roles):
+        allowed = " or ".join(role.lower() + "s" for role in roles)
+        raise AccessDenied(f"Only {allowed} can {action}.")
+
+
+def _set_roles(user: User, roles: list[str]) -> None:
+    unknown = set(roles) - set(Role.values)
+    if unknown:
+        raise InvalidRequest(f"Unknown role: {', '.join(sorted(unknown))}.")
+    user.groups.set(Group.objects.filter(name__in=roles))
+    user.is_staff = Role.ADMINISTRATOR in roles
+    user.save(update_fields=["is_staff"])
+    user.__dict__.pop("_role_names", None)
+
+
+def invitation_create(
+    *, actor: User | None, email: str, full_name: str, roles: list[str]
+) -> tuple[Invitation, str]:
+    """Invite a staff member; returns the invitation and its token (shown once)."""
+    if actor is not None:
+        require_role(actor, Role.ADMINISTRATOR, action="invite staff")
+    email = email.strip().lower()
+    if not roles:
+        raise InvalidRequest("Choose at least one role.")
+    if set(roles) - set(Role.values):
+        raise InvalidRequest("Unknown role.")
+    if User.objects.filter(email=email).exists():
+        raise InvalidRequest(f"{email} already has a Keyhold account.")
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        Invitation.objects.filter(
+            email=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        invitation = Invitation.objects.create(
+            email=email,
+            full_name=full_name.strip(),
+            roles=sorted(set(roles)),
+            token_hash=Invitation.hash_token(token),
+            invited_by=actor,
+            created_at=now,
+            expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
+        )
+    return invitation, token
+
+
+def invitation_revoke(*, actor: User, invitation: Invitation) -> None:
+    require_role(actor, Role.ADMINISTRATOR, action="revoke invitations")
+    with transaction.atomic():
+        updated = Invitation.objects.filter(
+            pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+    if not updated:
+        raise InvalidRequest("This invitation was already accepted or revoked.")
+
+
+def invitation_accept(*, token: str, full_name: str, password: str) -> User:
+    """Create the invitee's account. The invitation works once, before it expires."""
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .filter(token_hash=Invitation.hash_token(token))
+            .first()
+        )
+        if invitation is None or not invitation.is_open:
+            raise NotFound("This invitation is not valid. It may have expired or been used.")
+        if User.objects.filter(email=invitation.email).exists():
+            raise InvalidRequest("An account with this email already exists.")
+        user = User(email=invitation.email, full_name=full_name.strip() or invitation.full_name)
+        try:
+            validate_password(password, user)
+        except ValidationError as error:
+            raise InvalidRequest(" ".join(error.messages)) from None
+        user.set_password(password)
+        user.save()
+        _set_roles(user, invitation.roles)
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+    return user
+
+
+def invitations_purge_expired() -> int:
+    """Delete invitations that were never accepted and expired over a week ago."""
+    cutoff = timezone.now() - timedelta(days=7)
+    with transaction.atomic():
+        deleted, _ = Invitation.objects.filter(
+            accepted_at__isnull=True, expires_at__lt=cutoff
+        ).delete()
+    return deleted
+
+
+def totp_uri(*, user: User, secret: bytes) -> str:
+    """The otpauth:// URI an authenticator app reads from the QR code."""
+    issuer = settings.OTP_TOTP_ISSUER
+    label = quote(f"{issuer}:{user.email}")
+    query = urlencode(
+        {"secret": base32_secret(secret), "issuer": issuer, "digits": 6, "period": 30}
+    )
+    return f"otpauth://totp/{label}?{query}"
+
+
+def base32_secret(secret: bytes) -> str:
+    return base64.b32encode(secret).decode().rstrip("=")
+
+
+def totp_enrolment_start(*, actor: User) -> TotpDevice:
+    """A pending authenticator for the actor; the same one is returned until confirmed."""
+    if TotpDevice.objects.filter(user=actor, confirmed=True).exists():
+        raise InvalidRequest(
+            "You already have an authenticator app. Ask an administrator to "
+            "reset your MFA to enrol a new one."
+        )
+    with transaction.atomic():
+        pending = TotpDevice.objects.filter(user=actor, confirmed=False).first()
+        if pending is not None:
+            return pending
+        return TotpDevice.objects.create(
+            user=actor,
+            name="Authenticator app",
+            confirmed=False,
+            sealed_secret=TotpDevice.seal_secret(
+                secrets.token_bytes(TOTP_SECRET_BYTES), user_id=actor.pk
+            ),
+        )
+
+
+def _backup_codes_replace(user: User) -> list[str]:
+    device, _ = BackupCodeDevice.objects.get_or_create(
+        user=user, defaults={"name": "Backup codes", "confirmed": True}
+    )
+    device.codes.all().delete()
+    codes = [_new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
+    BackupCode.objects.bulk_create(
+        BackupCode(device=device, code_digest=BackupCodeDevice.digest(code)) for code in codes
+    )
+    return codes
+
+
+def _new_backup_code() -> str:
+    raw = "".join(secrets.choice(_BACKUP_CODE_ALPHABET) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def totp_enrolment_confirm(*, actor: User, code: str) -> tuple[TotpDevice, list[str]]:
+    """Confirm the pending authenticator with a code from it; returns the backup codes."""
+    device = TotpDevice.objects.filter(user=actor, confirmed=False).first()
+    if device is None:
+        raise InvalidRequest("Start the enrolment again: no authenticator is waiting.")
+    # The check commits on its own, so a failed attempt stays counted for throttling.
+    if not device.verify_token(code):
+        raise InvalidRequest(
+            "That code is not valid. Check the time on your phone and try the current code."
+        )
+    with transaction.atomic():
+        TotpDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        device.confirmed = True
+        codes = _backup_codes_replace(actor)
+    return device, codes
+
+
+def backup_codes_regenerate(*, actor: User) -> list[str]:
+    """Replace the actor's backup codes; the old ones stop working at once."""
+    with transaction.atomic():
+        return _backup_codes_replace(actor)
+
+
+def mfa_verify(*, actor: User, method: str, code: str) -> Device:
+    """Check a code against the one device the actor chose, so methods never share throttles."""
+    if method == MfaMethod.TOTP:
+        device = TotpDevice.objects.filter(user=actor, confirmed=True).first()
+    elif method == MfaMethod.BACKUP_CODE:
+        device = BackupCodeDevice.objects.filter(user=actor, confirmed=True).first()
+    else:
+        raise InvalidRequest("Choose how you want to verify.")
+    # Each check is a single conditional UPDATE, and a failure must stay counted for
+    # throttling, so nothing here may be rolled back by the error below.
+    if device is None or not device.verify_token(code):
+        raise InvalidRequest("That code is not valid.")
+    return device
+
+
+def _end_all_sessions(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
+
+
+def mfa_reset(*, actor: User, user: User) -> None:
+    """Remove a user's MFA devices; they must enrol again at their next login."""
+    require_role(actor, Role.ADMINISTRATOR, action="reset MFA")
+    with transaction.atomic():
+        TotpDevice.objects.filter(user=user).delete()
+        BackupCodeDevice.objects.filter(user=user).delete()
+        _end_all_sessions(user)
+
+
+def user_deactivate(*, actor: User, user: User) -> None:
+    """Disable login and end every session of the user at once."""
+    require_role(actor, Role.ADMINISTRATOR, action="deactivate staff")
+    if user.pk == actor.pk:
+        raise InvalidRequest("You cannot deactivate your own account.")
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        _end_all_sessions(user)
+
+
+def user_roles_set(*, actor: User, user: User, roles: list[str]) -> None:
+    require_role(actor, Role.ADMINISTRATOR, action="change roles")
+    if not roles:
+        raise InvalidRequest("Choose at least one role.")
+    if user.pk == actor.pk and Role.ADMINISTRATOR not in roles:
+        raise InvalidRequest("You cannot remove your own administrator role.")
+    with transaction.atomic():
+        _set_roles(user, roles)
+
+
+def demo_staff_member_create(
+    *, actor: None, email: str, full_name: str, roles: list[str], password: str
+) -> User:
+    """A demo account with MFA already enrolled, so a newcomer can log in without a phone."""
+    with transaction.atomic():
+        user = User.objects.create_user(
+            email=email, password=password, full_name=full_name, is_demo=True
+        )
+        _set_roles(user, roles)
+        TotpDevice.objects.create(
+            user=user,
+            name="Demo authenticator",
+            confirmed=True,
+            sealed_secret=TotpDevice.seal_secret(
+                secrets.token_bytes(TOTP_SECRET_BYTES), user_id=user.pk
+            ),
+        )
+        _backup_codes_replace(user)
+    return user

@@ -1,0 +1,53 @@
+"""The one family of application errors that services raise, and its mapping to HTTP.
+
+Views let these propagate; KeyholdErrorMiddleware renders a friendly page in the MSP's
+words (never a stack trace), with the status the error carries.
+"""
+
+from django.shortcuts import render
+
+
+class KeyholdError(Exception):
+    """Base of every error a service raises on purpose; `message` is safe to show."""
+
+    status = 400
+    template = "errors/400.html"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(KeyholdError):
+    """Missing, or not yours: the two are deliberately indistinguishable."""
+
+    status = 404
+    template = "404.html"
+
+    def __init__(self, message: str = "This page does not exist or you cannot see it."):
+        super().__init__(message)
+
+
+class AccessDenied(KeyholdError):
+    status = 403
+    template = "403.html"
+
+
+class InvalidRequest(KeyholdError):
+    status = 400
+    template = "errors/400.html"
+
+
+class KeyholdErrorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, KeyholdError):
+            return render(
+                request, exception.template, {"message": exception.message}, status=exception.status
+            )
+        return None

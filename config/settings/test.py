@@ -1,0 +1,23 @@
+"""Tests: the database from DATABASE_URL (PostgreSQL in CI, SQLite too), a throwaway keyring."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from config.settings.base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789abcdef"  # noqa: S105
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Tasks run inline unless a test starts a real worker (tests/config/test_celery_worker.py).
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+KEYHOLD_KEYRING = Path(
+    os.environ.get("KEYHOLD_KEYRING", Path(tempfile.gettempdir()) / "keyhold-test-keyring.json")
+)
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,121 @@
+"""Reads of clients and systems, always scoped to what the acting user may see."""
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+
+from accounts.models import User
+from config.errors import AccessDenied, NotFound
+from tenants.models import AccessLevel, Assignment, Client, System
+
+
+def client_level_for_user(*, actor: User, client: Client) -> AccessLevel | None:
+    """The actor's active access level on the client, from one indexed lookup."""
+    level = (
+        Assignment.objects.filter(user=actor, client=client, revoked_at__isnull=True)
+        .values_list("level", flat=True)
+        .first()
+    )
+    return AccessLevel(level) if level is not None else None
+
+
+def client_list_for_user(*, actor: User, search: str = "") -> QuerySet[Client]:
+    """The clients the actor may see, with their own level and the count of active systems."""
+    active_systems = (
+        System.objects.filter(client=OuterRef("pk"), status=System.Status.ACTIVE)
+        .order_by()
+        .values("client")
+        .annotate(total=Count("pk"))
+        .values("total")
+    )
+    clients = Client.objects.for_user(actor, AccessLevel.VIEW).annotate(
+        my_level=F("assignments__level"),
+        system_count=Subquery(active_systems),
+    )
+    if search:
+        clients = clients.filter(Q(name__icontains=search) | Q(slug__icontains=search))
+    return clients.order_by("name")
+
+
+def client_get_for_user(*, actor: User, slug: str, level: AccessLevel) -> Client:
+    """One client; NotFound when missing or not assigned, AccessDenied when the level is short."""
+    client = (
+        Client.objects.for_user(actor, AccessLevel.VIEW)
+        .annotate(my_level=F("assignments__level"))
+        .filter(slug=slug)
+        .first()
+    )
+    if client is None:
+        raise NotFound()
+    if client.my_level < level:
+        raise AccessDenied(
+            f"You have {AccessLevel(client.my_level).short_label.lower()} access to "
+            f"{client.name}; this needs {AccessLevel(level).short_label.lower()} access. "
+            "Ask a manager to change your assignment."
+        )
+    return client
+
+
+def system_list_for_client(*, actor: User, client: Client) -> QuerySet[System]:
+    return (
+        System.objects.for_user(actor, AccessLevel.VIEW)
+        .filter(client=client)
+        .order_by("status", "name")
+    )
+
+
+def system_get_for_user(*, actor: User, client: Client, system_id: str) -> System:
+    system = (
+        System.objects.for_user(actor, AccessLevel.VIEW).filter(client=client, pk=system_id).first()
+    )
+    if system is None:
+        raise NotFound()
+    return system
+
+
+def assignment_list_for_client(*, actor: User, client: Client) -> QuerySet[Assignment]:
+    """Every grant on the client, current and past; for those who manage it."""
+    client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.MANAGE)
+    return (
+        Assignment.objects.filter(client=client)
+        .select_related("user", "granted_by", "revoked_by")
+        .order_by(F("revoked_at").desc(nulls_first=True), "user__full_name")
+    )
+
+
+def assignment_get_for_client(*, actor: User, client: Client, assignment_id: str) -> Assignment:
+    assignment = (
+        assignment_list_for_client(actor=actor, client=client)
+        .filter(pk=assignment_id, revoked_at__isnull=True)
+        .first()
+    )
+    if assignment is None:
+        raise NotFound()
+    return assignment
+
+
+def assignment_list_for_staff_member(*, actor: User, member: User) -> QuerySet[Assignment]:
+    """A staff member's grants, on the clients the actor manages (others stay unseen)."""
+    managed = Client.objects.for_user(actor, AccessLevel.MANAGE)
+    return (
+        Assignment.objects.filter(user=member, client__in=managed)
+        .select_related("client", "granted_by", "revoked_by")
+        .order_by(F("revoked_at").desc(nulls_first=True), "client__name")
+    )
+
+
+def clients_managed_by(*, actor: User) -> QuerySet[Client]:
+    return Client.objects.for_user(actor, AccessLevel.MANAGE).order_by("name")
+
+
+def search_for_user(*, actor: User, query: str, limit: int = 50) -> dict:
+    """Clients and systems matching the query, among those the actor may see."""
+    query = query.strip()
+    if not query:
+        return {"clients": [], "systems": []}
+    clients = client_list_for_user(actor=actor, search=query)[:limit]
+    systems = (
+        System.objects.for_user(actor, AccessLevel.VIEW)
+        .filter(Q(name__icontains=query) | Q(client__name__icontains=query))
+        .select_related("client")
+        .order_by("client__name", "name")[:limit]
+    )
+    return {"clients": list(clients), "systems": list(systems)}

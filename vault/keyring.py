@@ -1,0 +1,108 @@
+"""The local keyring file: the default key provider's master keys, kept outside the database.
+
+The file is JSON with every key version kept, so values sealed under an older version stay
+readable. It must be readable by the owner only (mode 0600). Keyhold refuses to use a
+missing, unreadable, malformed or too-open keyring, with a message saying what to do.
+"""
+
+import base64
+import binascii
+import json
+import os
+import stat
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from vault import crypto
+
+KEYRING_FORMAT = "keyhold-keyring/1"
+
+
+@dataclass(frozen=True)
+class Keyring:
+    current_version: int
+    keys: dict[int, bytes]
+
+    def key(self, version: int) -> bytes:
+        try:
+            return self.keys[version]
+        except KeyError:
+            raise crypto.DecryptionFailed(f"keyring has no key version {version}") from None
+
+
+def keyring_create(path: Path) -> Keyring:
+    """Write a new keyring with one key; refuses to overwrite an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keyring = Keyring(current_version=1, keys={1: crypto.generate_key()})
+    document = {
+        "format": KEYRING_FORMAT,
+        "current": keyring.current_version,
+        "keys": {str(v): base64.b64encode(k).decode() for v, k in keyring.keys.items()},
+    }
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(document, handle)
+    return keyring
+
+
+def keyring_load(path: Path) -> Keyring:
+    hint = f"Create it with `python manage.py keyring_init` (KEYHOLD_KEYRING={path})."
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ImproperlyConfigured(f"The keyring file {path} does not exist. {hint}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ImproperlyConfigured(
+            f"The keyring file {path} is readable by other users (mode {stat.S_IMODE(mode):o}). "
+            f"Run `chmod 600 {path}`."
+        )
+    try:
+        document = json.loads(path.read_text())
+        if document.get("format") != KEYRING_FORMAT:
+            raise ValueError("unknown format")
+        keys = {int(v): base64.b64decode(k, validate=True) for v, k in document["keys"].items()}
+        current = int(document["current"])
+    except PermissionError:
+        raise ImproperlyConfigured(f"The keyring file {path} is not readable.") from None
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        raise ImproperlyConfigured(f"The keyring file {path} is malformed.") from None
+    if current not in keys or any(len(k) != crypto.KEY_BYTES for k in keys.values()):
+        raise ImproperlyConfigured(f"The keyring file {path} is malformed.")
+    return Keyring(current_version=current, keys=keys)
+
+
+@lru_cache(maxsize=4)
+def _keyring_at(path: str) -> Keyring:
+    return keyring_load(Path(path))
+
+
+def active_keyring() -> Keyring:
+    return _keyring_at(str(settings.KEYHOLD_KEYRING))
+
+
+def system_seal(plaintext: bytes, *, purpose: str, associated_data: bytes) -> bytes:
+    """Seal a system secret (not client data) under a purpose-bound subkey of the keyring."""
+    keyring = active_keyring()
+    key = crypto.derive_key(keyring.key(keyring.current_version), purpose=purpose)
+    return crypto.seal(
+        plaintext, key=key, key_version=keyring.current_version, associated_data=associated_data
+    )
+
+
+def system_open(sealed: bytes, *, purpose: str, associated_data: bytes) -> bytes:
+    keyring = active_keyring()
+    return crypto.open_sealed(
+        sealed,
+        key_for_version=lambda version: crypto.derive_key(keyring.key(version), purpose=purpose),
+        associated_data=associated_data,
+    )
+
+
+def system_digest_key(*, purpose: str) -> bytes:
+    """A keyed-hash key for values that are compared, never read back (backup codes)."""
+    keyring = active_keyring()
+    return crypto.derive_key(keyring.key(1), purpose=purpose)
