@@ -16,6 +16,9 @@ class LoginForm(AuthenticationForm):
         "inactive": "That email and password did not match an active account.",
     }
 
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip().lower()
+
 
 class MfaVerifyForm(forms.Form):
     method = forms.ChoiceField(

@@ -38,9 +38,20 @@ class MfaMethod:
     BACKUP_CODE = "backup"
 
 
+_ROLE_PLURALS = {
+    Role.TECHNICIAN: "technicians",
+    Role.MANAGER: "managers",
+    Role.ONBOARDING: "onboarding staff",
+    Role.ADMINISTRATOR: "administrators",
+    Role.AUDITOR: "auditors",
+}
+
+
 def require_role(actor: User, *roles: str, action: str) -> None:
+    """Raise AccessDenied, worded for the person, unless the actor holds one of the roles."""
     if not actor.has_role(*roles):
-        allowed = " or ".join(role.lower() + "s" for role in roles)
+        names = [_ROLE_PLURALS[role] for role in roles]
+        allowed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         raise AccessDenied(f"Only {allowed} can {action}.")
 
 

@@ -4,6 +4,7 @@ Assignments are the source of truth for access. Every grant and revoke keeps the
 django-guardian object permissions on the Client in step, in the same transaction.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -60,13 +61,15 @@ def client_create(
                 psa_company_id=psa_company_id.strip(),
                 business_time_zone=business_time_zone,
             )
-            client.full_clean()
+            client.full_clean(validate_unique=False)
             client.save()
             _assignment_create(
                 client=client, user=actor, level=AccessLevel.MANAGE, granted_by=actor
             )
     except IntegrityError:
         raise InvalidRequest(f"Another client already uses the short name “{slug}”.") from None
+    except ValidationError as error:
+        raise InvalidRequest(" ".join(error.messages)) from None
     return client
 
 

@@ -21,3 +21,12 @@ KEYHOLD_KEYRING = Path(
     os.environ.get("KEYHOLD_KEYRING", Path(tempfile.gettempdir()) / "keyhold-test-keyring.json")
 )
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+
+# A real Celery worker started by a test opens the test database by this name; SQLite's test
+# database is a file (not in memory) so that the worker can share it.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.gettempdir()) / f"keyhold-test-{os.getpid()}.sqlite3")
+    }
+if os.environ.get("KEYHOLD_TEST_WORKER_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["KEYHOLD_TEST_WORKER_DATABASE_NAME"]  # noqa: F405
