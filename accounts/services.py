@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -59,7 +59,10 @@ def _set_roles(user: User, roles: list[str]) -> None:
     unknown = set(roles) - set(Role.values)
     if unknown:
         raise InvalidRequest(f"Unknown role: {', '.join(sorted(unknown))}.")
-    user.groups.set(Group.objects.filter(name__in=roles))
+    groups = list(Group.objects.filter(name__in=roles))
+    if len(groups) != len(set(roles)):
+        raise ImproperlyConfigured("Role groups are missing: run `python manage.py migrate`.")
+    user.groups.set(groups)
     user.is_staff = Role.ADMINISTRATOR in roles
     user.save(update_fields=["is_staff"])
     user.__dict__.pop("_role_names", None)

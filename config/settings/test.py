@@ -30,3 +30,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     }
 if os.environ.get("KEYHOLD_TEST_WORKER_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = os.environ["KEYHOLD_TEST_WORKER_DATABASE_NAME"]  # noqa: F405
+
+# Threads that tests start (live server, concurrency tests) must not keep connections open
+# past their request, or the test database cannot be dropped at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

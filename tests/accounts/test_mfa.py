@@ -138,7 +138,7 @@ def test_regenerated_backup_codes_replace_the_old_ones(enrolled):
         assert services.mfa_verify(actor=user, method=MfaMethod.BACKUP_CODE, code=new_codes[0])
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_same_totp_code_submitted_concurrently_succeeds_once():
     user = UserFactory(mfa=False)
     device = services.totp_enrolment_start(actor=user)

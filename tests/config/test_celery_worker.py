@@ -59,7 +59,7 @@ def worker_queue():
 
 
 @pytest.mark.celery_worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_worker_runs_a_task_round_trip_through_redis(worker_queue, alice):
     assert app.conf.broker_url.startswith("redis://")
     stale = Invitation.objects.create(
