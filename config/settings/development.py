@@ -23,3 +23,5 @@ def _local_secret_key() -> str:
 SECRET_KEY = SECRET_KEY or _local_secret_key()  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 LOGGING = build_logging_config(LOG_LEVEL, json_output=env_bool("LOG_JSON", False))  # noqa: F405
+# runserver already prints one line per request.
+LOGGING["loggers"]["django_structlog.middlewares.request"] = {"level": "WARNING"}

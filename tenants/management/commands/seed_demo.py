@@ -7,7 +7,7 @@ from django.db import transaction
 from accounts.models import Role, User
 from accounts.services import demo_staff_member_create
 from tenants.models import AccessLevel, Client, System
-from tenants.services import assignment_grant
+from tenants.services import assignment_grant, client_create, system_create
 
 DEMO_PASSWORD = "keyhold-demo-pass"  # noqa: S105 (printed on purpose; demo accounts only)
 
@@ -105,7 +105,7 @@ class Command(BaseCommand):
             raise CommandError("seed_demo runs only with DEBUG on: it creates known passwords.")
         with transaction.atomic():
             users = self._staff()
-            clients = self._clients()
+            clients = self._clients(created_by=users["ada.admin@example.com"])
             for email, slug, level in ASSIGNMENTS:
                 assignment_grant(actor=None, client=clients[slug], user=users[email], level=level)
             for email, _, role in STAFF:
@@ -127,17 +127,20 @@ class Command(BaseCommand):
             users[email] = user
         return users
 
-    def _clients(self) -> dict[str, Client]:
+    def _clients(self, *, created_by: User) -> dict[str, Client]:
         clients = {}
         for name, slug, status, time_zone, systems in CLIENTS:
-            client, _ = Client.objects.get_or_create(
-                slug=slug,
-                defaults={"name": name, "status": status, "business_time_zone": time_zone},
-            )
-            for system_name, kind in systems:
-                System.objects.get_or_create(
-                    client=client, name=system_name, defaults={"kind": kind}
+            client = Client.objects.filter(slug=slug).first()
+            if client is None:
+                client = client_create(
+                    actor=created_by,
+                    name=name,
+                    slug=slug,
+                    status=status,
+                    business_time_zone=time_zone,
                 )
+                for system_name, kind in systems:
+                    system_create(actor=created_by, client=client, name=system_name, kind=kind)
             clients[slug] = client
         return clients
 
