@@ -26,6 +26,9 @@ from accounts.models import (
     TotpDevice,
     User,
 )
+from audit import services as audit
+from audit.models import Outcome
+from audit.services import Attempt, Target, recording_failures
 from config.errors import AccessDenied, InvalidRequest, NotFound
 
 BACKUP_CODE_COUNT = 10
@@ -72,9 +75,17 @@ def invitation_create(
     *, actor: User | None, email: str, full_name: str, roles: list[str]
 ) -> tuple[Invitation, str]:
     """Invite a staff member; returns the invitation and its token (shown once)."""
-    if actor is not None:
-        require_role(actor, Role.ADMINISTRATOR, action="invite staff")
     email = email.strip().lower()
+    attempt = Attempt(actor=actor, action="invitation.created", details={"email": email})
+    with recording_failures(attempt):
+        if actor is not None:
+            require_role(actor, Role.ADMINISTRATOR, action="invite staff")
+        return _invitation_create(actor=actor, email=email, full_name=full_name, roles=roles)
+
+
+def _invitation_create(
+    *, actor: User | None, email: str, full_name: str, roles: list[str]
+) -> tuple[Invitation, str]:
     if not roles:
         raise InvalidRequest("Choose at least one role.")
     if set(roles) - set(Role.values):
@@ -96,17 +107,27 @@ def invitation_create(
             created_at=now,
             expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
         )
+        audit.record(
+            actor=actor,
+            actor_label="" if actor else "command line",
+            action="invitation.created",
+            target=Target.of(invitation, label=email),
+            details={"email": email, "roles": invitation.roles},
+        )
     return invitation, token
 
 
 def invitation_revoke(*, actor: User, invitation: Invitation) -> None:
-    require_role(actor, Role.ADMINISTRATOR, action="revoke invitations")
-    with transaction.atomic():
-        updated = Invitation.objects.filter(
-            pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now())
-    if not updated:
-        raise InvalidRequest("This invitation was already accepted or revoked.")
+    target = Target.of(invitation, label=invitation.email)
+    with recording_failures(Attempt(actor=actor, action="invitation.revoked", target=target)):
+        require_role(actor, Role.ADMINISTRATOR, action="revoke invitations")
+        with transaction.atomic():
+            updated = Invitation.objects.filter(
+                pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+            ).update(revoked_at=timezone.now())
+            if not updated:
+                raise InvalidRequest("This invitation was already accepted or revoked.")
+            audit.record(actor=actor, action="invitation.revoked", target=target)
 
 
 def invitation_accept(*, token: str, full_name: str, password: str) -> User:
@@ -131,6 +152,12 @@ def invitation_accept(*, token: str, full_name: str, password: str) -> User:
         _set_roles(user, invitation.roles)
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
+        audit.record(
+            actor=user,
+            action="invitation.accepted",
+            target=Target.of(invitation, label=invitation.email),
+            details={"roles": invitation.roles},
+        )
     return user
 
 
@@ -203,6 +230,7 @@ def totp_enrolment_confirm(*, actor: User, code: str) -> tuple[TotpDevice, list[
         raise InvalidRequest("Start the enrolment again: no authenticator is waiting.")
     # The check commits on its own, so a failed attempt stays counted for throttling.
     if not device.verify_token(code):
+        _record_mfa_failure(actor, method=MfaMethod.TOTP, during="enrolment")
         raise InvalidRequest(
             "That code is not valid. Check the time on your phone and try the current code."
         )
@@ -210,13 +238,26 @@ def totp_enrolment_confirm(*, actor: User, code: str) -> tuple[TotpDevice, list[
         TotpDevice.objects.filter(pk=device.pk).update(confirmed=True)
         device.confirmed = True
         codes = _backup_codes_replace(actor)
+        audit.record(actor=actor, action="mfa.enrolled", target=Target.of(actor))
     return device, codes
+
+
+def _record_mfa_failure(actor: User, *, method: str, during: str) -> None:
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="mfa.verification_failed",
+            outcome=Outcome.DENIED,
+            details={"method": method, "during": during},
+        )
 
 
 def backup_codes_regenerate(*, actor: User) -> list[str]:
     """Replace the actor's backup codes; the old ones stop working at once."""
     with transaction.atomic():
-        return _backup_codes_replace(actor)
+        codes = _backup_codes_replace(actor)
+        audit.record(actor=actor, action="mfa.backup_codes_regenerated", target=Target.of(actor))
+    return codes
 
 
 def mfa_verify(*, actor: User, method: str, code: str) -> Device:
@@ -230,7 +271,10 @@ def mfa_verify(*, actor: User, method: str, code: str) -> Device:
     # Each check is a single conditional UPDATE, and a failure must stay counted for
     # throttling, so nothing here may be rolled back by the error below.
     if device is None or not device.verify_token(code):
+        _record_mfa_failure(actor, method=method, during="sign-in")
         raise InvalidRequest("That code is not valid.")
+    with transaction.atomic():
+        audit.record(actor=actor, action="mfa.verified", details={"method": method})
     return device
 
 
@@ -240,31 +284,47 @@ def _end_all_sessions(user: User) -> None:
 
 def mfa_reset(*, actor: User, user: User) -> None:
     """Remove a user's MFA devices; they must enrol again at their next login."""
-    require_role(actor, Role.ADMINISTRATOR, action="reset MFA")
-    with transaction.atomic():
-        TotpDevice.objects.filter(user=user).delete()
-        BackupCodeDevice.objects.filter(user=user).delete()
-        _end_all_sessions(user)
+    target = Target.of(user)
+    with recording_failures(Attempt(actor=actor, action="mfa.reset", target=target)):
+        require_role(actor, Role.ADMINISTRATOR, action="reset MFA")
+        with transaction.atomic():
+            TotpDevice.objects.filter(user=user).delete()
+            BackupCodeDevice.objects.filter(user=user).delete()
+            _end_all_sessions(user)
+            audit.record(actor=actor, action="mfa.reset", target=target)
 
 
 def user_deactivate(*, actor: User, user: User) -> None:
     """Disable login and end every session of the user at once."""
-    require_role(actor, Role.ADMINISTRATOR, action="deactivate staff")
-    if user.pk == actor.pk:
-        raise InvalidRequest("You cannot deactivate your own account.")
-    with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(is_active=False)
-        _end_all_sessions(user)
+    target = Target.of(user)
+    with recording_failures(Attempt(actor=actor, action="staff.deactivated", target=target)):
+        require_role(actor, Role.ADMINISTRATOR, action="deactivate staff")
+        if user.pk == actor.pk:
+            raise InvalidRequest("You cannot deactivate your own account.")
+        with transaction.atomic():
+            User.objects.filter(pk=user.pk).update(is_active=False)
+            _end_all_sessions(user)
+            audit.record(actor=actor, action="staff.deactivated", target=target)
 
 
 def user_roles_set(*, actor: User, user: User, roles: list[str]) -> None:
-    require_role(actor, Role.ADMINISTRATOR, action="change roles")
-    if not roles:
-        raise InvalidRequest("Choose at least one role.")
-    if user.pk == actor.pk and Role.ADMINISTRATOR not in roles:
-        raise InvalidRequest("You cannot remove your own administrator role.")
-    with transaction.atomic():
-        _set_roles(user, roles)
+    target = Target.of(user)
+    attempt = Attempt(actor=actor, action="staff.roles_changed", target=target)
+    with recording_failures(attempt):
+        require_role(actor, Role.ADMINISTRATOR, action="change roles")
+        if not roles:
+            raise InvalidRequest("Choose at least one role.")
+        if user.pk == actor.pk and Role.ADMINISTRATOR not in roles:
+            raise InvalidRequest("You cannot remove your own administrator role.")
+        before = sorted(user.role_names)
+        with transaction.atomic():
+            _set_roles(user, roles)
+            audit.record(
+                actor=actor,
+                action="staff.roles_changed",
+                target=target,
+                details={"before": before, "after": sorted(set(roles))},
+            )
 
 
 def demo_staff_member_create(
@@ -285,4 +345,11 @@ def demo_staff_member_create(
             ),
         )
         _backup_codes_replace(user)
+        audit.record(
+            actor=actor,
+            actor_label="seed_demo",
+            action="staff.created",
+            target=Target.of(user),
+            details={"roles": roles, "demo": True},
+        )
     return user

@@ -1,4 +1,4 @@
-"""Writes for clients, systems and assignments; each one transaction.
+"""Writes for clients, systems and assignments; each one transaction with its audit event.
 
 Assignments are the source of truth for access. Every grant and revoke keeps the matching
 django-guardian object permissions on the Client in step, in the same transaction.
@@ -12,6 +12,8 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Role, User
 from accounts.services import require_role
+from audit import services as audit
+from audit.services import Attempt, Target, recording_failures
 from config.errors import AccessDenied, InvalidRequest
 from tenants.models import AccessLevel, Assignment, Client, System
 from tenants.selectors import client_level_for_user
@@ -47,44 +49,66 @@ def client_create(
     business_time_zone: str = "UTC",
 ) -> Client:
     """Create a client; its creator is assigned to it with manage access."""
-    require_role(actor, *_CLIENT_CREATING_ROLES, action="add clients")
     name = name.strip()
-    slug = slugify(slug or name)[:80]
-    if not name or not slug:
-        raise InvalidRequest("Give the client a name.")
-    try:
-        with transaction.atomic():
-            client = Client(
-                name=name,
-                slug=slug,
-                status=status,
-                psa_company_id=psa_company_id.strip(),
-                business_time_zone=business_time_zone,
-            )
+    attempt = Attempt(actor=actor, action="client.created", details={"name": name[:200]})
+    with recording_failures(attempt):
+        require_role(actor, *_CLIENT_CREATING_ROLES, action="add clients")
+        slug = slugify(slug or name)[:80]
+        if not name or not slug:
+            raise InvalidRequest("Give the client a name.")
+        client = Client(
+            name=name,
+            slug=slug,
+            status=status,
+            psa_company_id=psa_company_id.strip(),
+            business_time_zone=business_time_zone,
+        )
+        try:
             client.full_clean(validate_unique=False)
-            client.save()
-            _assignment_create(
-                client=client, user=actor, level=AccessLevel.MANAGE, granted_by=actor
-            )
-    except IntegrityError:
-        raise InvalidRequest(f"Another client already uses the short name “{slug}”.") from None
-    except ValidationError as error:
-        raise InvalidRequest(" ".join(error.messages)) from None
-    return client
+        except ValidationError as error:
+            raise InvalidRequest(" ".join(error.messages)) from None
+        try:
+            with transaction.atomic():
+                client.save()
+                assignment = _assignment_create(
+                    client=client, user=actor, level=AccessLevel.MANAGE, granted_by=actor
+                )
+                audit.record(
+                    actor=actor,
+                    action="client.created",
+                    client=client,
+                    target=Target.of(client),
+                    details={"slug": client.slug, "status": client.status},
+                )
+                _record_grant(actor, assignment, previous_level=None)
+        except IntegrityError:
+            raise InvalidRequest(f"Another client already uses the short name “{slug}”.") from None
+        return client
 
 
 def system_create(*, actor: User, client: Client, name: str, kind: str) -> System:
-    _require_manage(actor, client, action="add systems")
+    """Add a system to the client's inventory (manage access)."""
     name = name.strip()
-    if not name:
-        raise InvalidRequest("Give the system a name.")
-    if kind not in System.Kind.values:
-        raise InvalidRequest("Choose what kind of system this is.")
-    try:
-        with transaction.atomic():
-            return System.objects.create(client=client, name=name, kind=kind)
-    except IntegrityError:
-        raise InvalidRequest(f"{client.name} already has a system named “{name}”.") from None
+    attempt = Attempt(actor=actor, action="system.created", client=client, details={"name": name})
+    with recording_failures(attempt):
+        _require_manage(actor, client, action="add systems")
+        if not name:
+            raise InvalidRequest("Give the system a name.")
+        if kind not in System.Kind.values:
+            raise InvalidRequest("Choose what kind of system this is.")
+        try:
+            with transaction.atomic():
+                system = System.objects.create(client=client, name=name, kind=kind)
+                audit.record(
+                    actor=actor,
+                    action="system.created",
+                    client=client,
+                    target=Target.of(system),
+                    details={"kind": kind},
+                )
+        except IntegrityError:
+            raise InvalidRequest(f"{client.name} already has a system named “{name}”.") from None
+        return system
 
 
 def _assignment_create(
@@ -97,6 +121,21 @@ def _assignment_create(
     return assignment
 
 
+def _record_grant(
+    actor: User | None, assignment: Assignment, *, previous_level: AccessLevel | None
+) -> None:
+    details = {"level": AccessLevel(assignment.level).short_label}
+    if previous_level is not None:
+        details["previous_level"] = previous_level.short_label
+    audit.record(
+        actor=actor,
+        action="assignment.granted",
+        client=assignment.client,
+        target=Target.of(assignment.user),
+        details=details,
+    )
+
+
 def assignment_grant(
     *, actor: User | None, client: Client, user: User, level: AccessLevel
 ) -> Assignment:
@@ -104,35 +143,61 @@ def assignment_grant(
 
     `actor` None is the system itself (demo data, set-up scripts).
     """
-    if actor is not None:
-        require_role(actor, *_ASSIGNING_ROLES, action="assign staff to clients")
-        _require_manage(actor, client, action="assign staff")
-    if not user.is_active:
-        raise InvalidRequest(f"{user} is deactivated and cannot be assigned.")
     level = AccessLevel(level)
-    with transaction.atomic():
-        current = (
-            Assignment.objects.select_for_update()
-            .filter(client=client, user=user, revoked_at__isnull=True)
-            .first()
-        )
-        if current is not None:
-            if current.level == level:
-                return current
-            current.revoked_at = timezone.now()
-            current.revoked_by = actor
-            current.save(update_fields=["revoked_at", "revoked_by"])
-        return _assignment_create(client=client, user=user, level=level, granted_by=actor)
+    attempt = Attempt(
+        actor=actor,
+        action="assignment.granted",
+        client=client,
+        target=Target.of(user),
+        details={"level": level.short_label},
+    )
+    with recording_failures(attempt):
+        if actor is not None:
+            require_role(actor, *_ASSIGNING_ROLES, action="assign staff to clients")
+            _require_manage(actor, client, action="assign staff")
+        if not user.is_active:
+            raise InvalidRequest(f"{user} is deactivated and cannot be assigned.")
+        with transaction.atomic():
+            current = (
+                Assignment.objects.select_for_update()
+                .filter(client=client, user=user, revoked_at__isnull=True)
+                .first()
+            )
+            previous_level = None
+            if current is not None:
+                if current.level == level:
+                    return current
+                previous_level = AccessLevel(current.level)
+                current.revoked_at = timezone.now()
+                current.revoked_by = actor
+                current.save(update_fields=["revoked_at", "revoked_by"])
+            assignment = _assignment_create(client=client, user=user, level=level, granted_by=actor)
+            _record_grant(actor, assignment, previous_level=previous_level)
+            return assignment
 
 
 def assignment_revoke(*, actor: User, assignment: Assignment) -> None:
     """End a grant now; the row stays as history."""
-    require_role(actor, *_ASSIGNING_ROLES, action="revoke client access")
-    _require_manage(actor, assignment.client, action="revoke access")
-    with transaction.atomic():
-        updated = Assignment.objects.filter(pk=assignment.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now(), revoked_by=actor
-        )
-        if not updated:
-            raise InvalidRequest("This access was already revoked.")
-        _sync_guardian_permissions(assignment.user, assignment.client, None)
+    attempt = Attempt(
+        actor=actor,
+        action="assignment.revoked",
+        client=assignment.client,
+        target=Target.of(assignment.user),
+    )
+    with recording_failures(attempt):
+        require_role(actor, *_ASSIGNING_ROLES, action="revoke client access")
+        _require_manage(actor, assignment.client, action="revoke access")
+        with transaction.atomic():
+            updated = Assignment.objects.filter(pk=assignment.pk, revoked_at__isnull=True).update(
+                revoked_at=timezone.now(), revoked_by=actor
+            )
+            if not updated:
+                raise InvalidRequest("This access was already revoked.")
+            _sync_guardian_permissions(assignment.user, assignment.client, None)
+            audit.record(
+                actor=actor,
+                action="assignment.revoked",
+                client=assignment.client,
+                target=Target.of(assignment.user),
+                details={"level": AccessLevel(assignment.level).short_label},
+            )

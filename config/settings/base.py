@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "accounts",
     "tenants",
     "vault",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    "audit.context.AuditContextMiddleware",
     "config.errors.KeyholdErrorMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -144,10 +147,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if TRUSTED_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
 
 # django-guardian: no anonymous user row; object permissions are mirrored from
 # tenants.Assignment, which stays the source of truth.
@@ -243,3 +243,22 @@ CONTENT_SECURITY_POLICY = {
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = build_logging_config(LOG_LEVEL, json_output=env_bool("LOG_JSON", True))
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
+
+# Audit: tamper-evidence checkpoints outside the database, review thresholds, the SIEM feed.
+AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
+AUDIT_BULK_ACCESS_COUNT = env_int("AUDIT_BULK_ACCESS_COUNT", 20, minimum=2)
+AUDIT_BULK_ACCESS_MINUTES = env_int("AUDIT_BULK_ACCESS_MINUTES", 10, minimum=1)
+BUSINESS_HOURS_START = env_int("BUSINESS_HOURS_START", 7, minimum=0)
+BUSINESS_HOURS_END = env_int("BUSINESS_HOURS_END", 19, minimum=1)
+AUDIT_UNUSED_DAYS = env_int("AUDIT_UNUSED_DAYS", 180, minimum=1)
+AUDIT_NEW_IP_LOOKBACK_DAYS = env_int("AUDIT_NEW_IP_LOOKBACK_DAYS", 90, minimum=1)
+# Forward every event as JSON: an https:// URL (POST) or syslog://host:port (UDP), or empty.
+AUDIT_SIEM_URL = env_str("AUDIT_SIEM_URL")
+CELERY_BEAT_SCHEDULE["audit-chain-verify-nightly"] = {
+    "task": "audit.tasks.audit_chain_verify",
+    "schedule": crontab(hour=2, minute=30),
+}
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "audit.tasks.audit_checkpoint_write",
+    "schedule": timedelta(minutes=15),
+}

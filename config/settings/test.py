@@ -22,9 +22,15 @@ KEYHOLD_KEYRING = Path(
 )
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 
+# Flushing between transactional tests must get past the audit triggers (tests/db/).
+DATABASES["default"]["ENGINE"] = {  # noqa: F405
+    "django.db.backends.postgresql": "tests.db.postgresql",
+    "django.db.backends.sqlite3": "tests.db.sqlite3",
+}[DATABASES["default"]["ENGINE"]]  # noqa: F405
+
 # A real Celery worker started by a test opens the test database by this name; SQLite's test
 # database is a file (not in memory) so that the worker can share it.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "tests.db.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(Path(tempfile.gettempdir()) / f"keyhold-test-{os.getpid()}.sqlite3")
     }

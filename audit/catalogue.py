@@ -1,0 +1,46 @@
+"""Every audit action Keyhold records: a dotted name (entity, past tense) and what it means.
+
+audit.record() refuses names that are not here, so the catalogue is complete by
+construction; docs/audit-catalogue.md is generated from it (tests keep the two equal).
+Each issue adds its own actions.
+"""
+
+ACTIONS: dict[str, str] = {
+    # Sign-in and sessions (accounts)
+    "staff.signed_in": "A staff member signed in with their password (MFA follows).",
+    "staff.signed_out": "A staff member signed out.",
+    "staff.sign_in_failed": "A sign-in failed: wrong email or password, or inactive account.",
+    "staff.locked_out": "Ten failed sign-ins locked an email and address pair.",
+    "mfa.verified": "A session passed MFA (authenticator app or backup code).",
+    "mfa.verification_failed": "A wrong, replayed or throttled MFA code was refused.",
+    "mfa.enrolled": "A staff member enrolled an authenticator app and got backup codes.",
+    "mfa.backup_codes_regenerated": "A staff member replaced their backup codes.",
+    "mfa.reset": "An administrator removed a staff member's MFA devices.",
+    # Staff administration (accounts)
+    "invitation.created": "An administrator invited a staff member.",
+    "invitation.revoked": "An administrator revoked an open invitation.",
+    "invitation.accepted": "An invitee chose a password and created their account.",
+    "staff.created": "A staff account was created directly (demo data only).",
+    "staff.roles_changed": "An administrator changed a staff member's roles.",
+    "staff.deactivated": "An administrator deactivated a staff member and ended their sessions.",
+    # Clients and client access (tenants)
+    "client.created": "A client was added.",
+    "system.created": "A system was added to a client's inventory.",
+    "assignment.granted": "A staff member was given access to a client at a level.",
+    "assignment.revoked": "A staff member's access to a client was revoked.",
+    # Credential access (emitted by the vault; the reviews read them)
+    "credential.revealed": "A credential's secret was revealed.",
+    "credential.checked_out": "A high-privilege credential was checked out.",
+    "credential.emergency_opened": "A sealed emergency credential was opened.",
+    # The audit log itself
+    "audit.verified": "The audit chain was verified (nightly job or audit_verify).",
+    "audit.checkpoint_written": "The chain head was written outside the database.",
+    "audit.exported": "Audit events were exported.",
+    "review.signed_off": "A manager signed off a monthly access review.",
+    "hygiene_audit.signed_off": "A manager signed off a quarterly hygiene audit.",
+}
+
+# Actions that open a credential: the monthly review examines these.
+CREDENTIAL_ACCESS_ACTIONS = frozenset(
+    {"credential.revealed", "credential.checked_out", "credential.emergency_opened"}
+)
