@@ -1,4 +1,5 @@
 from accounts.models import Role
+from accounts.selectors import notification_unread_count
 
 
 def navigation(request):
@@ -10,4 +11,5 @@ def navigation(request):
         "nav_staff": verified and user.has_role(Role.ADMINISTRATOR, Role.MANAGER),
         "nav_can_create_client": verified
         and user.has_role(Role.ADMINISTRATOR, Role.MANAGER, Role.ONBOARDING),
+        "nav_unread_notifications": notification_unread_count(actor=user) if verified else 0,
     }

@@ -3,7 +3,7 @@
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from accounts.models import BackupCodeDevice, Invitation, Role, TotpDevice, User
+from accounts.models import BackupCodeDevice, Invitation, Notification, Role, TotpDevice, User
 from accounts.services import require_role
 from config.errors import NotFound
 
@@ -56,6 +56,14 @@ def mfa_status(*, actor: User) -> dict:
         "totp": totp,
         "backup_codes_remaining": backup.remaining_count() if backup else 0,
     }
+
+
+def notification_list_for_user(*, actor: User) -> QuerySet[Notification]:
+    return Notification.objects.filter(user=actor).order_by("-created_at")
+
+
+def notification_unread_count(*, actor: User) -> int:
+    return Notification.objects.filter(user=actor, read_at__isnull=True).count()
 
 
 def confirmed_totp_exists(*, user: User) -> bool:

@@ -22,6 +22,7 @@ from accounts.models import (
     BackupCode,
     BackupCodeDevice,
     Invitation,
+    Notification,
     Role,
     TotpDevice,
     User,
@@ -353,3 +354,11 @@ def demo_staff_member_create(
             details={"roles": roles, "demo": True},
         )
     return user
+
+
+def notifications_mark_read(*, actor: User) -> int:
+    """Mark the actor's notices read; reading one's own notices is not an audited action."""
+    with transaction.atomic():
+        return Notification.objects.filter(user=actor, read_at__isnull=True).update(
+            read_at=timezone.now()
+        )

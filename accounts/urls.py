@@ -10,6 +10,7 @@ urlpatterns = [
     path("mfa/", views.mfa_verify, name="mfa_verify"),
     path("mfa/enrol/", views.mfa_enrol, name="mfa_enrol"),
     path("account/", views.account, name="account"),
+    path("notifications/", views.notifications, name="notifications"),
     path("account/backup-codes/", views.backup_codes_regenerate, name="backup_codes_regenerate"),
     path("invitation/", views.invitation_accept, name="invitation_accept"),
     path("invitation/<str:token>/", views.invitation_open, name="invitation_open"),

@@ -269,3 +269,14 @@ def staff_deactivate(request, user_id):
     else:
         messages.success(request, f"{member} was deactivated and signed out everywhere.")
     return redirect("accounts:staff_detail", user_id=member.pk)
+
+
+def notifications(request):
+    if request.method == "POST":
+        services.notifications_mark_read(actor=request.user)
+        return redirect("accounts:notifications")
+    return render(
+        request,
+        "accounts/notifications.html",
+        {"notifications": selectors.notification_list_for_user(actor=request.user)[:100]},
+    )

@@ -133,3 +133,28 @@ class ReviewSignOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} from {self.period_start:%Y-%m-%d}"
+
+
+class SiemCursor(models.Model):
+    """How far the SIEM feed got: the last event the SIEM acknowledged. One row.
+
+    A forwarder leases the row (claimed under a row lock, held by time rather than by an open
+    transaction) so that two workers never send the same events at once, and no transaction
+    stays open while the SIEM is slow. Nothing here is secret.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.PositiveBigIntegerField(
+        default=0, help_text="The last event the SIEM acknowledged; forwarding resumes after it."
+    )
+    leased_by = models.CharField(max_length=32, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="single_siem_cursor")]
+
+    def __str__(self) -> str:
+        return f"SIEM feed delivered up to #{self.sequence}"

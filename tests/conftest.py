@@ -24,6 +24,21 @@ def pytest_configure(config):
         keyring_create(keyring_path)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgresql` need PostgreSQL's roles; the SQLite run deselects them."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    kept = [item for item in items if "postgresql" not in item.keywords]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_in_tmp(settings, tmp_path):
+    """Each test starts with no checkpoint file of its own."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+
+
 def sign_in(client, user, *, verified: bool = True) -> None:
     """A signed-in session; `verified` marks it as having passed MFA just now."""
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")

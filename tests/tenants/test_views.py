@@ -18,13 +18,13 @@ def test_client_list_shows_exactly_the_assigned_clients(client, bob, charlie, cl
 def test_client_list_query_count_is_constant(client, bob, django_assert_num_queries):
     sign_in(client, bob)
     client.get("/")
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         client.get("/")
     for _ in range(15):
         extra = ClientFactory()
         SystemFactory(client=extra)
         assignment_grant(actor=None, client=extra, user=bob, level=AccessLevel.VIEW)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get("/")
     assert response.content.decode().count("badge-level-") == 16
 
