@@ -79,6 +79,8 @@ def siem_target(url: str) -> SiemTarget | None:
         port = parts.port
     except ValueError:
         raise ImproperlyConfigured("AUDIT_SIEM_URL is not a valid URL.") from None
+    if parts.scheme not in ("https", "http", "syslog"):
+        raise ImproperlyConfigured("AUDIT_SIEM_URL must start with https://, http:// or syslog://.")
     host = parts.hostname or ""
     if not host:
         raise ImproperlyConfigured("AUDIT_SIEM_URL names no host.")
@@ -95,9 +97,7 @@ def siem_target(url: str) -> SiemTarget | None:
                 "AUDIT_SIEM_URL may use http:// only for a loopback host; use https://."
             )
         return SiemTarget(scheme="http", host=host, port=port or 80, path=path)
-    if parts.scheme == "syslog":
-        return SiemTarget(scheme="syslog", host=host, port=port or SYSLOG_DEFAULT_PORT, path="")
-    raise ImproperlyConfigured("AUDIT_SIEM_URL must start with https://, http:// or syslog://.")
+    return SiemTarget(scheme="syslog", host=host, port=port or SYSLOG_DEFAULT_PORT, path="")
 
 
 def siem_forward(*, batch_size: int = BATCH_SIZE) -> str:
@@ -123,13 +123,14 @@ def siem_forward(*, batch_size: int = BATCH_SIZE) -> str:
                 break
             delivered = position
             error = None
+            undelivered = 0
             for row in batch:
                 if time.monotonic() >= deadline:
                     break
                 try:
                     sender.send(event_record(row))
                 except SiemDeliveryError as failure:
-                    error = str(failure)
+                    error, undelivered = str(failure), row[0]
                     break
                 delivered = row[0]
                 sent += 1
@@ -141,10 +142,10 @@ def siem_forward(*, batch_size: int = BATCH_SIZE) -> str:
             if error is not None:
                 logger.warning(
                     "audit.siem_undelivered",
-                    extra={"siem": target.describe(), "waiting_from": position + 1},
+                    extra={"siem": target.describe(), "waiting_from": undelivered},
                 )
                 return (
-                    f"Sent {sent} events to {target.describe()}; #{position + 1} was not "
+                    f"Sent {sent} events to {target.describe()}; #{undelivered} was not "
                     f"delivered ({error}). The next run resumes there."
                 )
     finally:

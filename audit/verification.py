@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Notification, Role, User
-from audit import chain
+from audit import chain, siem
 from audit import services as audit
 from audit.models import AuditChainHead, AuditEvent, Outcome
 
@@ -121,6 +121,11 @@ def audit_checkpoint_write() -> dict | None:
             handle.write(json.dumps(record, separators=(",", ":")) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+    try:
+        siem.siem_send_checkpoint(record)
+    except siem.SiemDeliveryError:
+        # The file holds the checkpoint; the SIEM copy follows with the next one.
+        logger.warning("audit.checkpoint_not_forwarded", extra={"sequence": record["sequence"]})
     return record
 
 

@@ -258,6 +258,11 @@ CELERY_BEAT_SCHEDULE["audit-chain-verify-nightly"] = {
     "task": "audit.tasks.audit_chain_verify",
     "schedule": crontab(hour=2, minute=30),
 }
+CELERY_BEAT_SCHEDULE["audit-siem-forward"] = {
+    "task": "audit.tasks.audit_siem_forward",
+    "schedule": timedelta(minutes=1),
+    "options": {"expires": 50},
+}
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "task": "audit.tasks.audit_checkpoint_write",
     "schedule": timedelta(minutes=15),

@@ -196,3 +196,12 @@ def test_concurrent_appends_make_one_gap_free_chain():
     assert sequences == list(range(1, 61))
     assert AuditChainHead.objects.get(pk=1).sequence == 60
     assert audit_chain_check().ok
+
+
+def test_nightly_task_verifies_and_reports(events):
+    from audit.tasks import audit_chain_verify, audit_checkpoint_write
+
+    assert audit_checkpoint_write.delay().get() == 7
+    summary = audit_chain_verify.delay().get()
+    assert summary.startswith("Audit chain intact: 7 events")
+    assert "checkpoint at #7" in summary
