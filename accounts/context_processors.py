@@ -11,5 +11,6 @@ def navigation(request):
         "nav_staff": verified and user.has_role(Role.ADMINISTRATOR, Role.MANAGER),
         "nav_can_create_client": verified
         and user.has_role(Role.ADMINISTRATOR, Role.MANAGER, Role.ONBOARDING),
+        "nav_reviews": verified and user.has_role(Role.MANAGER, Role.AUDITOR),
         "nav_unread_notifications": notification_unread_count(actor=user) if verified else 0,
     }

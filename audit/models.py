@@ -11,7 +11,13 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from audit.catalogue import CREDENTIAL_ACCESS_ACTIONS
+
+_NO_SCOPE = uuid.UUID(int=0)
 
 
 class ActorKind(models.TextChoices):
@@ -78,6 +84,24 @@ class AuditEvent(models.Model):
             models.Index(fields=["client", "occurred_at"]),
             models.Index(fields=["actor_user", "occurred_at"]),
             models.Index(fields=["outcome", "occurred_at"]),
+            # The monthly review streams a month's credential openings and looks back 90 days
+            # for known addresses: a partial covering index answers both from the index alone
+            # (PostgreSQL; SQLite keeps the partial index without the included columns).
+            models.Index(
+                fields=["occurred_at"],
+                include=[
+                    "sequence",
+                    "actor_user",
+                    "client",
+                    "ip_address",
+                    "ticket",
+                    "target_type",
+                    "target_id",
+                    "action",
+                ],
+                condition=models.Q(action__in=sorted(CREDENTIAL_ACCESS_ACTIONS), outcome="success"),
+                name="audit_opening_covering",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,6 +154,16 @@ class ReviewSignOff(models.Model):
     class Meta:
         ordering = ["-period_start", "-signed_at"]
         indexes = [models.Index(fields=["kind", "period_start"])]
+        constraints = [
+            # One sign-off per review and scope; an empty client or technician means "all".
+            models.UniqueConstraint(
+                F("kind"),
+                F("period_start"),
+                Coalesce(F("client"), Value(_NO_SCOPE), output_field=models.UUIDField()),
+                Coalesce(F("technician"), Value(_NO_SCOPE), output_field=models.UUIDField()),
+                name="one_sign_off_per_review_and_scope",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} from {self.period_start:%Y-%m-%d}"

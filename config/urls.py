@@ -21,5 +21,6 @@ urlpatterns = [
     path("", tenant_views.client_list, name="home"),
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

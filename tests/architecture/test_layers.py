@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "tenants", "vault"]
+APPS = ["accounts", "tenants", "vault", "audit"]
 INTERFACE_MODULES = {"views.py", "forms.py", "tasks.py", "api.py", "serializers.py", "urls.py"}
 
 
@@ -68,4 +68,4 @@ def test_services_and_selectors_take_keyword_only_arguments_with_an_actor():
 
 
 # Pure helpers that act for nobody (formatting, role checks) may take positional arguments.
-PUBLIC_HELPERS = {"require_role", "totp_uri", "base32_secret"}
+PUBLIC_HELPERS = {"require_role", "totp_uri", "base32_secret", "recording_failures"}

@@ -400,9 +400,10 @@ def test_checkpoint_refused_by_the_siem_raises(collector):
         siem.siem_send_checkpoint(CHECKPOINT)
 
 
-def test_checkpoint_without_a_siem_does_nothing(settings):
+def test_checkpoint_without_a_siem_does_nothing(collector, settings):
     settings.AUDIT_SIEM_URL = ""
-    siem.siem_send_checkpoint(CHECKPOINT)
+    assert siem.siem_send_checkpoint(CHECKPOINT) is None
+    assert collector.received == []
 
 
 # --- configuration -----------------------------------------------------------------------

@@ -1,0 +1,429 @@
+"""The quarterly hygiene audit: coverage of client systems and the health of credentials.
+
+Credentials do not exist yet (the vault comes with a later issue). Every credential check
+asks a CredentialInventory; until the vault provides one, NoCredentialInventory answers
+that it has no data, and the page says "no credential data yet" rather than showing a
+reassuring zero. The system and client side of coverage reads tenants data and works now.
+
+The audit checks today's data: Keyhold keeps no history of systems, so a quarter's audit
+is the state of things when it is looked at and signed.
+"""
+
+import uuid
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from accounts.models import Role, User
+from audit.models import ReviewSignOff
+from audit.reviews import Quarter, ReviewScope, SignOffState, require_reviewer, sign_off_state
+from config.errors import NotFound
+from tenants.models import AccessLevel, Client, System
+
+ROWS_SHOWN = 100
+
+
+class CheckStatus:
+    OK = "ok"
+    FINDINGS = "findings"
+    NO_DATA = "no_data"
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    """One credential as a check reports it: names and dates only, never a secret."""
+
+    id: str
+    label: str
+    client_id: uuid.UUID
+    system_id: uuid.UUID | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class MfaCoverage:
+    """How many of a client's active credentials have MFA on their access path."""
+
+    client_id: uuid.UUID
+    total: int
+    protected: int
+
+
+class CredentialInventory(Protocol):
+    """What the hygiene audit needs to know about credentials, one method per check.
+
+    The vault implements it with one query per method, scoped to `client_ids` (the audit
+    has already scoped those to the viewer). `available` is False while there is no
+    credential data at all, which the audit reports as such instead of as zero.
+    """
+
+    available: bool
+
+    def system_ids_with_credentials(self, *, client_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Systems that have at least one active credential."""
+        ...
+
+    def credential_counts(self, *, client_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Active credentials per client (clients without any may be absent)."""
+        ...
+
+    def stale(self, *, client_ids: Collection[uuid.UUID], as_of: datetime) -> list[CredentialRow]:
+        """Active credentials whose rotation interval ran out before `as_of`."""
+        ...
+
+    def unused(self, *, client_ids: Collection[uuid.UUID], since: datetime) -> list[CredentialRow]:
+        """Active credentials not revealed, checked out or opened since `since`."""
+        ...
+
+    def orphaned(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
+        """Active credentials whose system is decommissioned."""
+        ...
+
+    def shared(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
+        """Active credentials marked as shared (a generic team login)."""
+        ...
+
+    def mfa_coverage(self, *, client_ids: Collection[uuid.UUID]) -> list[MfaCoverage]:
+        """Per client, active credentials and those with MFA on their access path."""
+        ...
+
+    def inherited_not_rotated(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
+        """Credentials imported from a previous provider and not rotated since."""
+        ...
+
+
+class NoCredentialInventory:
+    """The inventory before the vault exists: it knows of no credential data at all."""
+
+    available = False
+
+    def system_ids_with_credentials(self, *, client_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        return set()
+
+    def credential_counts(self, *, client_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
+        return {}
+
+    def stale(self, *, client_ids: Collection[uuid.UUID], as_of: datetime) -> list[CredentialRow]:
+        return []
+
+    def unused(self, *, client_ids: Collection[uuid.UUID], since: datetime) -> list[CredentialRow]:
+        return []
+
+    def orphaned(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
+        return []
+
+    def shared(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
+        return []
+
+    def mfa_coverage(self, *, client_ids: Collection[uuid.UUID]) -> list[MfaCoverage]:
+        return []
+
+    def inherited_not_rotated(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
+        return []
+
+
+def current_inventory() -> CredentialInventory:
+    """The credential inventory in use; the vault's issue replaces this with its own."""
+    return NoCredentialInventory()
+
+
+@dataclass
+class CheckRow:
+    client: str
+    subject: str
+    detail: str = ""
+
+
+@dataclass
+class HygieneCheck:
+    key: str
+    title: str
+    explanation: str
+    status: str
+    count: int = 0
+    rows: list[CheckRow] = field(default_factory=list)
+    signed: dict | None = None
+
+    @property
+    def shown_rows(self) -> list[CheckRow]:
+        return self.rows[:ROWS_SHOWN]
+
+    @property
+    def more_rows(self) -> int:
+        return max(len(self.rows) - ROWS_SHOWN, 0)
+
+    @property
+    def needs_disposition(self) -> bool:
+        return self.status == CheckStatus.FINDINGS
+
+
+@dataclass
+class ClientCoverage:
+    client: Client
+    active_systems: int
+    decommissioned_systems: int
+    credentials: int | None
+    covered_systems: int | None
+    mfa: MfaCoverage | None = None
+
+    @property
+    def coverage_percent(self) -> int | None:
+        if self.covered_systems is None or not self.active_systems:
+            return None
+        return round(100 * self.covered_systems / self.active_systems)
+
+    @property
+    def mfa_percent(self) -> int | None:
+        if self.mfa is None or not self.mfa.total:
+            return None
+        return round(100 * self.mfa.protected / self.mfa.total)
+
+
+@dataclass
+class HygieneAudit:
+    quarter: Quarter
+    scope: ReviewScope
+    checks: list[HygieneCheck]
+    coverage: list[ClientCoverage]
+    credential_data: bool
+    signed: SignOffState
+    can_sign: bool
+    quarter_is_signable: bool
+
+    @property
+    def open_findings(self) -> list[HygieneCheck]:
+        return [check for check in self.checks if check.needs_disposition]
+
+    def query(self, **params: Any) -> str:
+        values = {
+            "quarter": self.quarter.param,
+            "client": self.scope.client.slug if self.scope.client else "",
+            **params,
+        }
+        return urlencode({key: value for key, value in values.items() if value})
+
+    def snapshot(self) -> list[dict]:
+        """The checks as they stand, in the shape a sign-off keeps (rows cut to 50)."""
+        return [
+            {
+                "key": check.key,
+                "title": check.title,
+                "status": check.status,
+                "count": check.count,
+                "rows": [
+                    {"client": row.client, "subject": row.subject, "detail": row.detail}
+                    for row in check.rows[:50]
+                ],
+            }
+            for check in self.checks
+        ]
+
+
+def quarter_is_signable(quarter: Quarter, now: datetime) -> bool:
+    """Today's data can stand for this quarter or the one just ended, not for older ones."""
+    current = Quarter.containing(now)
+    return quarter in (current, current.previous())
+
+
+def _scope(actor: User, client_slug: str) -> ReviewScope:
+    """The viewer's clients with their system counts: one query."""
+    clients = list(
+        Client.objects.for_user(actor, AccessLevel.VIEW)
+        .annotate(
+            active_systems=Count("systems", filter=Q(systems__status=System.Status.ACTIVE)),
+            decommissioned_systems=Count(
+                "systems", filter=Q(systems__status=System.Status.DECOMMISSIONED)
+            ),
+        )
+        .order_by("name")
+    )
+    scope = ReviewScope(clients=clients, staff=[])
+    if client_slug:
+        scope.client = next((each for each in clients if each.slug == client_slug), None)
+        if scope.client is None:
+            raise NotFound("This client does not exist or you are not assigned to it.")
+    return scope
+
+
+def _credential_rows(rows: list[CredentialRow], names: dict[uuid.UUID, str]) -> list[CheckRow]:
+    return [
+        CheckRow(client=names.get(row.client_id, ""), subject=row.label, detail=row.detail)
+        for row in rows
+    ]
+
+
+def _check(key: str, title: str, explanation: str, rows: list[CheckRow] | None) -> HygieneCheck:
+    """A check with rows, or None rows for "no credential data yet"."""
+    if rows is None:
+        return HygieneCheck(key, title, explanation, CheckStatus.NO_DATA)
+    status = CheckStatus.FINDINGS if rows else CheckStatus.OK
+    return HygieneCheck(key, title, explanation, status, count=len(rows), rows=rows)
+
+
+def hygiene_audit(
+    *,
+    actor: User,
+    quarter: Quarter,
+    client_slug: str = "",
+    inventory: CredentialInventory | None = None,
+) -> HygieneAudit:
+    """The quarter's hygiene checks over the viewer's clients (or one of them)."""
+    require_reviewer(actor)
+    inventory = inventory if inventory is not None else current_inventory()
+    scope = _scope(actor, client_slug)
+    # Offboarded clients have nothing left to keep healthy.
+    in_scope = [
+        each
+        for each in ([scope.client] if scope.client else scope.clients)
+        if each.status != Client.Status.OFFBOARDED
+    ]
+    client_ids = [each.pk for each in in_scope]
+    names = {each.pk: each.name for each in in_scope}
+    now = timezone.now()
+    has_data = inventory.available
+
+    systems_with_credentials: set[uuid.UUID] = set()
+    uncovered_systems: list[CheckRow] | None = None
+    uncovered_clients: list[CheckRow] | None = None
+    counts: dict[uuid.UUID, int] = {}
+    mfa: dict[uuid.UUID, MfaCoverage] = {}
+    uncovered_by_client: Counter = Counter()
+    if has_data:
+        systems_with_credentials = inventory.system_ids_with_credentials(client_ids=client_ids)
+        counts = inventory.credential_counts(client_ids=client_ids)
+        mfa = {row.client_id: row for row in inventory.mfa_coverage(client_ids=client_ids)}
+        active = System.objects.filter(
+            client_id__in=client_ids, status=System.Status.ACTIVE
+        ).values_list("id", "client_id", "name", "kind")
+        uncovered_systems = []
+        for system_id, client_id, name, kind in active.order_by("client__name", "name"):
+            if system_id not in systems_with_credentials:
+                uncovered_by_client[client_id] += 1
+                uncovered_systems.append(
+                    CheckRow(client=names[client_id], subject=name, detail=System.Kind(kind).label)
+                )
+        uncovered_clients = [
+            CheckRow(client=each.name, subject=each.name, detail=each.get_status_display())
+            for each in in_scope
+            if not counts.get(each.pk)
+        ]
+
+    def from_inventory(method: str, **kwargs: Any) -> list[CheckRow] | None:
+        if not has_data:
+            return None
+        return _credential_rows(getattr(inventory, method)(client_ids=client_ids, **kwargs), names)
+
+    mfa_gaps = None
+    if has_data:
+        mfa_gaps = [
+            CheckRow(
+                client=names[row.client_id],
+                subject=f"{row.total - row.protected} of {row.total} without MFA",
+            )
+            for row in mfa.values()
+            if row.protected < row.total
+        ]
+    unused_days = settings.AUDIT_UNUSED_DAYS
+    checks = [
+        _check(
+            "clients_without_systems",
+            "Clients without documented systems",
+            "No active system is recorded for the client, so coverage cannot be judged.",
+            [
+                CheckRow(client=each.name, subject=each.name, detail=each.get_status_display())
+                for each in in_scope
+                if not each.active_systems
+            ],
+        ),
+        _check(
+            "systems_uncovered",
+            "Active systems without a credential",
+            "An active system of the client has no credential in the vault.",
+            uncovered_systems,
+        ),
+        _check(
+            "clients_uncovered",
+            "Clients without credentials",
+            "The client has no active credential in the vault.",
+            uncovered_clients,
+        ),
+        _check(
+            "stale",
+            "Stale credentials",
+            "Not rotated within their rotation interval.",
+            from_inventory("stale", as_of=now),
+        ),
+        _check(
+            "unused",
+            "Unused credentials",
+            f"Not revealed, checked out or opened in the last {unused_days} days.",
+            from_inventory("unused", since=now - timedelta(days=unused_days)),
+        ),
+        _check(
+            "orphaned",
+            "Orphaned credentials",
+            "Still active although their system is decommissioned.",
+            from_inventory("orphaned"),
+        ),
+        _check(
+            "shared",
+            "Shared credentials",
+            "Generic team logins that should become named accounts.",
+            from_inventory("shared"),
+        ),
+        _check(
+            "mfa_coverage",
+            "MFA coverage gaps",
+            "Clients with credentials whose access path is not protected by MFA.",
+            mfa_gaps,
+        ),
+        _check(
+            "inherited_unrotated",
+            "Inherited credentials not yet rotated",
+            "Imported from a previous provider and never rotated since.",
+            from_inventory("inherited_not_rotated"),
+        ),
+    ]
+    coverage = [
+        ClientCoverage(
+            client=each,
+            active_systems=each.active_systems,
+            decommissioned_systems=each.decommissioned_systems,
+            credentials=counts.get(each.pk, 0) if has_data else None,
+            covered_systems=None,
+            mfa=mfa.get(each.pk),
+        )
+        for each in in_scope
+    ]
+    if has_data:
+        for row in coverage:
+            row.covered_systems = row.active_systems - uncovered_by_client[row.client.pk]
+
+    signed = sign_off_state(
+        actor=actor,
+        scope=scope,
+        kind=ReviewSignOff.Kind.HYGIENE_AUDIT,
+        period_start=quarter.start,
+    )
+    if signed.readable:
+        kept = {entry.get("key"): entry for entry in signed.sign_off.findings}
+        for check in checks:
+            check.signed = kept.get(check.key)
+    signable = quarter_is_signable(quarter, now)
+    return HygieneAudit(
+        quarter=quarter,
+        scope=scope,
+        checks=checks,
+        coverage=coverage,
+        credential_data=has_data,
+        signed=signed,
+        can_sign=actor.has_role(Role.MANAGER) and signable and not signed.exists,
+        quarter_is_signable=signable,
+    )
