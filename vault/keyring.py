@@ -7,10 +7,12 @@ missing, unreadable, malformed or too-open keyring, with a message saying what t
 
 import base64
 import binascii
+import fcntl
 import json
 import os
+import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,7 +27,7 @@ KEYRING_FORMAT = "keyhold-keyring/1"
 @dataclass(frozen=True)
 class Keyring:
     current_version: int
-    keys: dict[int, bytes]
+    keys: dict[int, bytes] = field(repr=False)
 
     def key(self, version: int) -> bytes:
         try:
@@ -113,3 +115,41 @@ def system_mac_key(*, purpose: str, version: int | None = None) -> tuple[int, by
     keyring = active_keyring()
     chosen = keyring.current_version if version is None else version
     return chosen, crypto.derive_key(keyring.key(chosen), purpose=purpose)
+
+
+def keyring_add_version(path: Path) -> Keyring:
+    """Add a new key version and make it current (KEK rotation); every older version is kept.
+
+    Processes that already cached the keyring keep sealing under the version they know until
+    they restart; values sealed under the new version need a process that has reloaded it.
+    """
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        # One rotation at a time: two racing writers could each drop the other's new key.
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        previous = keyring_load(path)
+        version = max(previous.keys) + 1
+        keyring = Keyring(
+            current_version=version, keys={**previous.keys, version: crypto.generate_key()}
+        )
+        document = {
+            "format": KEYRING_FORMAT,
+            "current": keyring.current_version,
+            "keys": {str(v): base64.b64encode(k).decode() for v, k in keyring.keys.items()},
+        }
+        staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump(document, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(staging, path)
+        except BaseException:
+            staging.unlink(missing_ok=True)
+            raise
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    _keyring_at.cache_clear()
+    return keyring

@@ -303,9 +303,9 @@ def test_selector_refuses_bad_filters_with_a_clear_message(alice, filters, messa
 
 
 def test_selector_allows_a_full_leap_year(alice):
-    with time_machine.travel(datetime(2024, 12, 31, 12, tzinfo=UTC), tick=False):
-        with transaction.atomic():
-            audit.record(actor=alice, action="staff.signed_in", reason="last day of 2024")
+    last_day = datetime(2024, 12, 31, 12, tzinfo=UTC)
+    with time_machine.travel(last_day, tick=False), transaction.atomic():
+        audit.record(actor=alice, action="staff.signed_in", reason="last day of 2024")
     found = _selected(alice, start=date(2024, 1, 1), end=date(2024, 12, 31))
     assert found == {"last day of 2024"}
 
