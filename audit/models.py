@@ -84,23 +84,29 @@ class AuditEvent(models.Model):
             models.Index(fields=["client", "occurred_at"]),
             models.Index(fields=["actor_user", "occurred_at"]),
             models.Index(fields=["outcome", "occurred_at"]),
-            # The monthly review streams a month's credential openings and looks back 90 days
-            # for known addresses: a partial covering index answers both from the index alone
-            # (PostgreSQL; SQLite keeps the partial index without the included columns).
+            # The monthly review streams a month's credential openings, looks back 90 days
+            # for known addresses and counts problems: partial covering indexes answer them as
+            # index-only scans on PostgreSQL (SQLite keeps them partial, without INCLUDE).
+            # Measured at 5M events: 1,022 -> 254 ms, 309 -> 64 ms, 217 -> 7 ms (README).
             models.Index(
-                fields=["occurred_at"],
+                fields=["occurred_at", "sequence"],
                 include=[
-                    "sequence",
                     "actor_user",
                     "client",
                     "ip_address",
-                    "ticket",
+                    "action",
                     "target_type",
                     "target_id",
-                    "action",
+                    "ticket",
                 ],
                 condition=models.Q(action__in=sorted(CREDENTIAL_ACCESS_ACTIONS), outcome="success"),
-                name="audit_opening_covering",
+                name="audit_opening_time_idx",
+            ),
+            models.Index(
+                fields=["occurred_at", "sequence"],
+                include=["actor_user", "client", "action", "outcome"],
+                condition=models.Q(outcome="denied") | models.Q(action="mfa.verification_failed"),
+                name="audit_problem_time_idx",
             ),
         ]
 

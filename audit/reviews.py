@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, FloatField, Func, Max, Q, QuerySet
+from django.db.models import Count, Exists, FloatField, Func, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -518,26 +518,28 @@ def _stream_rows(actor: User, scope: ReviewScope, month: Month) -> Iterable[tupl
     )
 
 
-def _assignment_history(
-    actor: User, scope: ReviewScope, month: Month
-) -> dict[tuple[int, int], list[tuple[float, float | None]]]:
-    """Every grant that overlaps the month, on the clients in scope: one query."""
-    rows = Assignment.objects.filter(granted_at__lt=month.end_at).filter(
-        Q(revoked_at__isnull=True) | Q(revoked_at__gt=month.start_at)
+def _unassigned_sequences(actor: User, scope: ReviewScope, month: Month) -> set[int]:
+    """The month's openings by someone not assigned to that client at that moment.
+
+    One anti-join against the assignment history, answered by the database.
+    """
+    assigned_then = Assignment.objects.filter(
+        user_id=OuterRef("actor_user_id"),
+        client_id=OuterRef("client_id"),
+        granted_at__lte=OuterRef("occurred_at"),
+    ).filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=OuterRef("occurred_at")))
+    return set(
+        _month_events(actor, scope, month)
+        .filter(
+            _technician_q(scope, with_anonymous_attempts=False),
+            action__in=sorted(CREDENTIAL_ACCESS_ACTIONS),
+            outcome=Outcome.SUCCESS,
+            actor_user_id__isnull=False,
+            client_id__isnull=False,
+        )
+        .exclude(Exists(assigned_then))
+        .values_list("sequence", flat=True)
     )
-    if scope.client is not None:
-        rows = rows.filter(client_id=scope.client.pk)
-    else:
-        rows = rows.filter(client_id__in=_visible_clients(actor).values("pk"))
-    if scope.technician is not None:
-        rows = rows.filter(user_id=scope.technician.pk)
-    rows = rows.annotate(
-        granted=_EpochSeconds("granted_at"), revoked=_EpochSeconds("revoked_at")
-    ).values_list("user_id", "client_id", "granted", "revoked")
-    history: dict[tuple[int, int], list[tuple[float, float | None]]] = defaultdict(list)
-    for user_id, client_id, granted, revoked in rows:
-        history[(user_id.int, client_id.int)].append((granted, revoked))
-    return history
 
 
 def _addresses_seen_before(
@@ -578,7 +580,7 @@ def _analyse_stream(actor: User, scope: ReviewScope, month: Month) -> _StreamRes
     no settings lookups, no datetime parsing.
     """
     zones = {each.pk.int: _zone(each.business_time_zone) for each in scope.clients}
-    history = _assignment_history(actor, scope, month)
+    unassigned_sequences = _unassigned_sequences(actor, scope, month)
     seen = _addresses_seen_before(actor, scope, month)
     lookback = settings.AUDIT_NEW_IP_LOOKBACK_DAYS * 86400.0
     window_length = settings.AUDIT_BULK_ACCESS_MINUTES * 60.0
@@ -625,14 +627,10 @@ def _analyse_stream(actor: User, scope: ReviewScope, month: Month) -> _StreamRes
                 hit = True
         if user_id is not None:
             people[user_id] = user_uuid
-            if client_id is not None:
-                for granted, revoked in history.get((user_id, client_id), ()):
-                    if granted <= at and (revoked is None or at < revoked):
-                        break
-                else:
-                    unassigned.append((at, seq))
-                    per_person["unassigned"][user_id] += 1
-                    hit = True
+            if seq in unassigned_sequences:
+                unassigned.append((at, seq))
+                per_person["unassigned"][user_id] += 1
+                hit = True
             if ip is not None:
                 address = (user_id, str(ip))
                 last = seen.get(address)

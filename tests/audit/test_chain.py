@@ -205,3 +205,16 @@ def test_nightly_task_verifies_and_reports(events):
     summary = audit_chain_verify.delay().get()
     assert summary.startswith("Audit chain intact: 7 events")
     assert "checkpoint at #7" in summary
+
+
+def test_events_appended_during_verification_are_left_for_the_next_run(events):
+    """The walk stops at the head it read first; a later append is no sign of tampering."""
+    from audit.verification import audit_chain_check_up_to
+
+    head_when_the_walk_began = AuditChainHead.objects.get(pk=1)
+    with transaction.atomic():
+        audit.record(actor=None, action="staff.signed_in")
+    result = audit_chain_check_up_to(head_when_the_walk_began)
+    assert result.ok, result.problem
+    assert result.checked == 6
+    assert audit_chain_check().checked == 7
