@@ -5,6 +5,7 @@ from django.db import transaction
 
 from audit import services as audit
 from audit.models import AuditEvent
+from tenants.models import AccessLevel
 from tests.conftest import sign_in
 
 
@@ -36,3 +37,19 @@ def test_a_technician_cannot_open_the_audit_admin(client, bob):
     response = client.get("/admin/audit/auditevent/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.django_db
+def test_admin_shows_only_events_of_the_administrators_clients(client, client_a, client_b):
+    from tenants.services import assignment_grant
+    from tests.factories import UserFactory
+
+    only_a = UserFactory(roles=["Administrator"])
+    assignment_grant(actor=None, client=client_a, user=only_a, level=AccessLevel.MANAGE)
+    with transaction.atomic():
+        audit.record(actor=None, action="system.created", client=client_b, reason="b-secret-plan")
+        audit.record(actor=None, action="system.created", client=client_a, reason="a-visible")
+    sign_in(client, only_a)
+    body = client.get("/admin/audit/auditevent/?q=system.created").content.decode()
+    assert "Contoso Dental" in body
+    assert "Fabrikam Logistics" not in body
