@@ -38,6 +38,15 @@ ACTIONS: dict[str, str] = {
     "audit.exported": "Audit events were exported.",
     "review.signed_off": "A manager signed off a monthly access review.",
     "hygiene_audit.signed_off": "A manager signed off a quarterly hygiene audit.",
+    # Vault keys
+    "vault.kek_rotated": "Every client data key was rewrapped under the current KEK version.",
+    "vault.client_key_rotation_started": "A client got a new data key; re-encryption began.",
+    "vault.client_key_rotated": "A client's values were re-encrypted; its old data key destroyed.",
+    "vault.client_shredded": "An administrator destroyed every data key of a client.",
+    "vault.decryption_failed": (
+        "A secret could not be decrypted or encrypted (tampered value, missing or destroyed "
+        "key, key provider unreachable); nothing was revealed or changed."
+    ),
 }
 
 # Actions that open a credential: the monthly review examines these.

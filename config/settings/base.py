@@ -167,6 +167,10 @@ KEYHOLD_TRANSIT_TOKEN_FILE = env_str("KEYHOLD_TRANSIT_TOKEN_FILE")
 KEYHOLD_TRANSIT_KEY = env_str("KEYHOLD_TRANSIT_KEY")
 KEYHOLD_TRANSIT_MOUNT = env_str("KEYHOLD_TRANSIT_MOUNT", "transit")
 KEYHOLD_TRANSIT_CA_BUNDLE = env_str("KEYHOLD_TRANSIT_CA_BUNDLE")
+# Unwrapped client data keys live in this process's memory (never in Redis) this long.
+KEYHOLD_DEK_CACHE_SECONDS = env_int("KEYHOLD_DEK_CACHE_SECONDS", 60, minimum=0)
+# Encryptions under one data key before saving is refused until the client key is rotated.
+KEYHOLD_DEK_MAX_ENCRYPTIONS = env_int("KEYHOLD_DEK_MAX_ENCRYPTIONS", 2**30, minimum=1)
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 7, minimum=1)
 
 LANGUAGE_CODE = "en-us"

@@ -40,3 +40,4 @@ if os.environ.get("KEYHOLD_TEST_WORKER_DATABASE_NAME"):
 # Threads that tests start (live server, concurrency tests) must not keep connections open
 # past their request, or the test database cannot be dropped at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+INSTALLED_APPS += ["tests.vault.testapp"]  # noqa: F405
