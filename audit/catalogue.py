@@ -28,6 +28,13 @@ ACTIONS: dict[str, str] = {
     "system.created": "A system was added to a client's inventory.",
     "assignment.granted": "A staff member was given access to a client at a level.",
     "assignment.revoked": "A staff member's access to a client was revoked.",
+    # Credentials
+    "credential.created": "A credential was added to a client; its secret is sealed.",
+    "credential.updated": (
+        "A credential was changed (the names of the changed fields are kept, never values); "
+        "a new secret keeps the old one as a version."
+    ),
+    "credential.archived": "A credential was archived with a reason.",
     # Credential access (emitted by the vault; the reviews read them)
     "credential.revealed": "A credential's secret was revealed.",
     "credential.checked_out": "A high-privilege credential was checked out.",

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", tenant_views.client_list, name="home"),
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
+    path("", include("vault.urls")),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

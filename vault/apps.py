@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class VaultConfig(AppConfig):
     name = "vault"
     verbose_name = "Vault"
+
+    def ready(self) -> None:
+        from vault.envelope import EncryptedField, encrypted_field_register
+        from vault.models import CREDENTIAL_RECORD_TYPE, CREDENTIAL_VERSION_RECORD_TYPE
+
+        for field in ("secret", "notes", "totp_seed"):
+            encrypted_field_register(
+                EncryptedField("vault.Credential", field, CREDENTIAL_RECORD_TYPE)
+            )
+        encrypted_field_register(
+            EncryptedField(
+                "vault.CredentialSecretVersion", "secret", CREDENTIAL_VERSION_RECORD_TYPE
+            )
+        )

@@ -10,6 +10,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -70,3 +71,215 @@ class ClientDataKey(models.Model):
 
     def __repr__(self) -> str:
         return f"<ClientDataKey client={self.client_id} v{self.version} {self.state}>"
+
+
+# --- Credentials ---------------------------------------------------------------------------
+
+CREDENTIAL_RECORD_TYPE = "vault.credential"
+CREDENTIAL_VERSION_RECORD_TYPE = "vault.credential_version"
+
+
+class Tag(models.Model):
+    """A label on credentials (e.g. "m365", "backup"); names are lowercase and unique.
+
+    Not tenant-scoped itself: a tag is reached only through credentials the user may see.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(name=Lower("name")), name="vault_tag_name_lowercase"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CredentialType(models.TextChoices):
+    LOCAL_ADMIN = "local_admin", "Local admin"
+    DOMAIN_ADMIN = "domain_admin", "Domain admin"
+    SERVICE_ACCOUNT = "service_account", "Service account"
+    API_KEY = "api_key", "API key"
+    FIREWALL_ADMIN = "firewall_admin", "Firewall admin"
+    CLOUD_TENANT_ADMIN = "cloud_tenant_admin", "Cloud tenant admin"
+    STANDARD_USER = "standard_user", "Standard user"
+    OTHER = "other", "Other"
+
+
+class PrivilegeTier(models.TextChoices):
+    HIGH = "high", "High privilege"
+    SERVICE = "service", "Service"
+    STANDARD = "standard", "Standard"
+
+
+# Ordered from least to most privileged: an override may only move a credential up.
+TIER_RANK = {PrivilegeTier.STANDARD: 0, PrivilegeTier.SERVICE: 1, PrivilegeTier.HIGH: 2}
+
+TIER_BY_TYPE = {
+    CredentialType.DOMAIN_ADMIN: PrivilegeTier.HIGH,
+    CredentialType.FIREWALL_ADMIN: PrivilegeTier.HIGH,
+    CredentialType.CLOUD_TENANT_ADMIN: PrivilegeTier.HIGH,
+    CredentialType.LOCAL_ADMIN: PrivilegeTier.HIGH,
+    CredentialType.SERVICE_ACCOUNT: PrivilegeTier.SERVICE,
+    CredentialType.API_KEY: PrivilegeTier.SERVICE,
+}
+
+
+def privilege_tier_for(credential_type: str, requested: str = "") -> PrivilegeTier:
+    """The tier of a type, raised (never lowered) to `requested` when that is higher."""
+    derived = TIER_BY_TYPE.get(CredentialType(credential_type), PrivilegeTier.STANDARD)
+    if requested and TIER_RANK[PrivilegeTier(requested)] > TIER_RANK[derived]:
+        return PrivilegeTier(requested)
+    return derived
+
+
+class Credential(models.Model):
+    """A secret of one client, optionally tied to one of that client's systems.
+
+    Tenant: belongs to exactly one client (and its system, if any, to the same client);
+    reach it only through vault.selectors, which start from Client.objects.for_user.
+    Secrecy: `secret`, `notes` and `totp_seed` hold values sealed by vault.envelope, bound to
+    (client, "vault.credential", id, field); they never reach a page, a log or an event.
+    """
+
+    class AccessMethod(models.TextChoices):
+        RDP = "rdp", "RDP"
+        SSH = "ssh", "SSH"
+        WEB_PORTAL = "web_portal", "Web portal"
+        VPN = "vpn", "VPN"
+        API = "api", "API"
+        CONSOLE = "console", "Console"
+        OTHER = "other", "Other"
+
+    class MfaOnPath(models.TextChoices):
+        YES = "yes", "MFA on path"
+        NO = "no", "No MFA on path"
+        UNKNOWN = "unknown", "MFA unknown"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        INTAKE = "intake", "Intake"
+        CLIENT_LINK = "client_link", "Client link"
+        INHERITED = "inherited", "Inherited"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        EXPOSED = "exposed", "Exposed"
+        COMPROMISED = "compromised", "Compromised"
+        ARCHIVED = "archived", "Archived"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(
+        "tenants.Client", on_delete=models.PROTECT, related_name="credentials"
+    )
+    system = models.ForeignKey(
+        "tenants.System",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credentials",
+    )
+    name = models.CharField(max_length=200)
+    credential_type = models.CharField(max_length=32, choices=CredentialType.choices)
+    privilege_tier = models.CharField(max_length=16, choices=PrivilegeTier.choices)
+    username = models.CharField(max_length=254, blank=True)
+    access_method = models.CharField(
+        max_length=16, choices=AccessMethod.choices, default=AccessMethod.OTHER
+    )
+    host = models.CharField(max_length=500, blank=True)
+    secret = models.BinaryField(editable=False)
+    notes = models.BinaryField(editable=False)
+    totp_seed = models.BinaryField(null=True, blank=True, editable=False)
+    is_shared = models.BooleanField(default=False)
+    mfa_on_path = models.CharField(
+        max_length=8, choices=MfaOnPath.choices, default=MfaOnPath.UNKNOWN
+    )
+    last_rotated_at = models.DateTimeField(null=True, blank=True)
+    rotation_interval_days = models.PositiveIntegerField(null=True, blank=True)
+    next_rotation_due = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="credentials")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(privilege_tier__in=PrivilegeTier.values),
+                name="vault_credential_tier_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "exposed", "compromised", "archived"]),
+                name="vault_credential_status_known",
+            ),
+        ]
+        indexes = [
+            # Client credential lists filter on status and sort by name.
+            models.Index(fields=["client", "status", "name"], name="vault_cred_client_list_idx"),
+            models.Index(
+                fields=["next_rotation_due"],
+                condition=~Q(status="archived"),
+                name="vault_cred_rotation_due_idx",
+            ),
+            models.Index(fields=["name"], name="vault_cred_name_idx"),
+            models.Index(fields=["username"], name="vault_cred_username_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_high_privilege(self) -> bool:
+        return self.privilege_tier == PrivilegeTier.HIGH
+
+    @property
+    def host_url(self) -> str:
+        """The host as a link target, only when it is an http(s) address."""
+        lowered = self.host.lower()
+        return self.host if lowered.startswith(("https://", "http://")) else ""
+
+    @property
+    def rotation_overdue(self) -> bool:
+        return (
+            self.next_rotation_due is not None
+            and self.status != self.Status.ARCHIVED
+            and self.next_rotation_due < timezone.now()
+        )
+
+
+class CredentialSecretVersion(models.Model):
+    """A previous value of a credential's secret, kept when the secret changes.
+
+    Tenant: the credential's client (repeated here so key rotation finds the row by client).
+    Secrecy: `secret` is sealed, bound to (client, "vault.credential_version", id, "secret").
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey("tenants.Client", on_delete=models.PROTECT, related_name="+")
+    credential = models.ForeignKey(
+        Credential, on_delete=models.PROTECT, related_name="secret_versions"
+    )
+    version = models.PositiveIntegerField()
+    secret = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["credential", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential", "version"], name="vault_secretversion_unique_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Version {self.version} of credential {self.credential_id}"

@@ -1,10 +1,14 @@
-"""Reads of the vault's key state (never key material)."""
+"""Reads of the vault: key state (never key material) and credentials (metadata only)."""
 
+import uuid
 from dataclasses import dataclass
 
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+
 from accounts.models import User
-from tenants.models import Client
-from vault.models import ClientDataKey
+from config.errors import AccessDenied, NotFound
+from tenants.models import AccessLevel, Client
+from vault.models import ClientDataKey, Credential
 from vault.services import client_key_rotation_remaining
 
 
@@ -32,3 +36,95 @@ def client_key_status(*, actor: User | None, client: Client) -> ClientKeyStatus:
         .values_list("version", "state")
     ]
     return ClientKeyStatus(keys=keys, remaining=client_key_rotation_remaining(client_id=client.pk))
+
+
+# --- Credentials -------------------------------------------------------------------------
+
+
+def _visible_credentials(actor: User) -> QuerySet[Credential]:
+    return Credential.objects.filter(client__in=Client.objects.for_user(actor, AccessLevel.VIEW))
+
+
+def credential_list_for_user(
+    *,
+    actor: User,
+    client: Client | None = None,
+    search: str = "",
+    tag: str = "",
+    include_archived: bool = False,
+) -> QuerySet[Credential]:
+    """Credentials of the clients the actor may see, by client then name, metadata only.
+
+    `search` matches name, username, host, system name or tag; `tag` keeps one tag's.
+    """
+    credentials = _visible_credentials(actor)
+    if client is not None:
+        credentials = credentials.filter(client=client)
+    if not include_archived:
+        credentials = credentials.exclude(status=Credential.Status.ARCHIVED)
+    search = search.strip()[:200]
+    if search:
+        tagged = Credential.tags.through.objects.filter(tag__name__icontains=search).values(
+            "credential_id"
+        )
+        credentials = credentials.filter(
+            Q(name__icontains=search)
+            | Q(username__icontains=search)
+            | Q(host__icontains=search)
+            | Q(system__name__icontains=search)
+            | Q(pk__in=tagged)
+        )
+    tag = tag.strip().lower()[:50]
+    if tag:
+        credentials = credentials.filter(
+            pk__in=Credential.tags.through.objects.filter(tag__name=tag).values("credential_id")
+        )
+    return (
+        credentials.select_related("client", "system")
+        .prefetch_related("tags")
+        .defer("secret", "notes", "totp_seed")
+        .order_by("client__name", "name", "pk")
+    )
+
+
+def credential_get_for_user(
+    *,
+    actor: User,
+    credential_id: uuid.UUID | str,
+    level: AccessLevel,
+    client: Client | None = None,
+) -> Credential:
+    """One credential; NotFound when missing or not the actor's, AccessDenied when short.
+
+    The actor's level on its client is set as `my_level`.
+    """
+    if not actor.is_authenticated or not actor.is_active:
+        raise NotFound()
+    credentials = Credential.objects.filter(
+        pk=credential_id,
+        client__assignments__user=actor,
+        client__assignments__revoked_at__isnull=True,
+    )
+    if client is not None:
+        credentials = credentials.filter(client=client)
+    credential = (
+        credentials.annotate(
+            my_level=F("client__assignments__level"),
+            has_totp_seed=ExpressionWrapper(
+                Q(totp_seed__isnull=False), output_field=BooleanField()
+            ),
+        )
+        .select_related("client", "system")
+        .prefetch_related("tags")
+        .defer("secret", "notes", "totp_seed")
+        .first()
+    )
+    if credential is None:
+        raise NotFound()
+    if credential.my_level < level:
+        raise AccessDenied(
+            f"You have {AccessLevel(credential.my_level).short_label.lower()} access to "
+            f"{credential.client.name}; this needs {AccessLevel(level).short_label.lower()} "
+            "access. Ask a manager to change your assignment."
+        )
+    return credential

@@ -7,9 +7,11 @@ them. Both are resumable: each committed step is durable and the next run picks 
 what is still on an old version.
 """
 
+import re
 import struct
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
@@ -22,7 +24,8 @@ from accounts.models import Role, User
 from audit.models import Outcome
 from audit.services import Attempt, Target, record, recording_failures
 from config.errors import InvalidRequest
-from tenants.models import Client
+from tenants.models import AccessLevel, Client, System
+from tenants.selectors import client_get_for_user
 from vault import crypto
 from vault.envelope import (
     ENCRYPTED_FIELDS,
@@ -33,9 +36,20 @@ from vault.envelope import (
     field_encrypt,
     new_data_key,
     record_decryption_failure,
+    recording_decryption_failures,
     wrap_context,
 )
-from vault.models import ClientDataKey
+from vault.models import (
+    CREDENTIAL_RECORD_TYPE,
+    CREDENTIAL_VERSION_RECORD_TYPE,
+    ClientDataKey,
+    Credential,
+    CredentialSecretVersion,
+    CredentialType,
+    PrivilegeTier,
+    Tag,
+    privilege_tier_for,
+)
 from vault.providers import WrappedKey, provider_from_settings
 
 _HEADER_BYTES = 7  # b"KH" | format version | key version (crypto.py)
@@ -363,3 +377,417 @@ def client_crypto_shred(*, actor: User, client: Client, reason: str) -> int:
             )
     data_key_cache_clear(client_id=client.pk)
     return len(live)
+
+
+# --- Credentials -------------------------------------------------------------------------
+
+NAME_MAX = 200
+HOST_MAX = 500
+TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,49}$")
+# A bare host name or address, with an optional port and path; anything with a scheme
+# must be http(s) (javascript:, data:, file: and friends are refused).
+_BARE_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::\d{1,5})?(?:/[^\s<>\"'`\\]*)?$"
+)
+_URL = re.compile(
+    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]+\])"
+    r"(?::\d{1,5})?(?:[/?#][^\s<>\"'`\\]*)?$",
+    re.IGNORECASE,
+)
+
+
+class _Keep:
+    """The default of credential_update's fields: leave the value as it is."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
+
+
+def _choice(value: str, choices: type[models.TextChoices], what: str) -> str:
+    if value not in choices.values:
+        raise InvalidRequest(f"{value!r} is not a known {what}.")
+    return value
+
+
+def _host_clean(host: str) -> str:
+    host = host.strip()
+    if not host:
+        return ""
+    if len(host) > HOST_MAX:
+        raise InvalidRequest(f"The host or URL is at most {HOST_MAX} characters.")
+    if _URL.match(host) or _BARE_HOST.match(host):
+        return host
+    raise InvalidRequest(
+        "Enter a host name (dc01.contoso.local, 10.0.0.5:3389) or an http(s) address; "
+        "other kinds of links are refused."
+    )
+
+
+def _name_clean(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidRequest("Give the credential a name.")
+    if len(name) > NAME_MAX:
+        raise InvalidRequest(f"A credential name is at most {NAME_MAX} characters.")
+    return name
+
+
+def _interval_clean(days: int | None) -> int | None:
+    if days is not None and not 1 <= days <= 3650:
+        raise InvalidRequest("The rotation interval is 1 to 3650 days.")
+    return days
+
+
+def _tag_names_clean(tags: Iterable[str]) -> list[str]:
+    names = list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
+    for name in names:
+        if not TAG_PATTERN.match(name):
+            raise InvalidRequest(
+                f"{name!r} is not a valid tag: use letters, digits, dots, dashes or "
+                "underscores (up to 50)."
+            )
+    return names
+
+
+def _tags_for(names: list[str]) -> list[Tag]:
+    existing = {tag.name: tag for tag in Tag.objects.filter(name__in=names)}
+    return [existing.get(name) or Tag.objects.get_or_create(name=name)[0] for name in names]
+
+
+def _system_check(system: System | None, client: Client) -> None:
+    if system is not None and system.client_id != client.pk:
+        raise InvalidRequest(
+            f"That system is not one of {client.name}'s systems; choose one of theirs."
+        )
+
+
+def _next_due(last_rotated_at: datetime | None, interval_days: int | None) -> datetime | None:
+    if last_rotated_at is None or interval_days is None:
+        return None
+    return last_rotated_at + timedelta(days=interval_days)
+
+
+def _seal(*, client: Client, record_type: str, record_id: Any, field: str, value: str) -> bytes:
+    return field_encrypt(
+        client=client,
+        record_type=record_type,
+        record_id=str(record_id),
+        field=field,
+        plaintext=value.encode("utf-8"),
+    )
+
+
+def _credential_target(credential: Credential) -> Target:
+    return Target(type="vault.credential", id=str(credential.pk), label=credential.name[:254])
+
+
+def credential_create(
+    *,
+    actor: User,
+    client: Client,
+    name: str,
+    credential_type: str,
+    secret: str,
+    username: str = "",
+    system: System | None = None,
+    access_method: str = Credential.AccessMethod.OTHER,
+    host: str = "",
+    notes: str = "",
+    totp_seed: str = "",
+    is_shared: bool = False,
+    mfa_on_path: str = Credential.MfaOnPath.UNKNOWN,
+    rotation_interval_days: int | None = None,
+    last_rotated_at: datetime | None = None,
+    source: str = Credential.Source.MANUAL,
+    requested_tier: str = "",
+    tags: Iterable[str] = (),
+) -> Credential:
+    """Store a new credential of the client, its secret, notes and seed sealed; manage level."""
+    credential_id = uuid.uuid4()
+    target = Target(type="vault.credential", id=str(credential_id), label=name.strip()[:254])
+    attempt = Attempt(actor=actor, action="credential.created", client=client, target=target)
+    with (
+        recording_failures(attempt),
+        recording_decryption_failures(actor=actor, client=client, target=target),
+    ):
+        client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.MANAGE)
+        name = _name_clean(name)
+        _choice(credential_type, CredentialType, "credential type")
+        _choice(access_method, Credential.AccessMethod, "access method")
+        _choice(mfa_on_path, Credential.MfaOnPath, "MFA setting")
+        _choice(source, Credential.Source, "source")
+        if requested_tier:
+            _choice(requested_tier, PrivilegeTier, "privilege tier")
+        if not secret:
+            raise InvalidRequest("Enter the secret, or let Keyhold generate one.")
+        _system_check(system, client)
+        host = _host_clean(host)
+        interval = _interval_clean(rotation_interval_days)
+        tag_names = _tag_names_clean(tags)
+        now = timezone.now()
+        if last_rotated_at is None and source == Credential.Source.MANUAL:
+            # A secret typed or generated by the MSP is fresh; inherited ones are not.
+            last_rotated_at = now
+        binding = {
+            "client": client,
+            "record_type": CREDENTIAL_RECORD_TYPE,
+            "record_id": credential_id,
+        }
+        with transaction.atomic():
+            credential = Credential.objects.create(
+                id=credential_id,
+                client=client,
+                system=system,
+                name=name,
+                credential_type=credential_type,
+                privilege_tier=privilege_tier_for(credential_type, requested_tier),
+                username=username.strip(),
+                access_method=access_method,
+                host=host,
+                secret=_seal(**binding, field="secret", value=secret),
+                notes=_seal(**binding, field="notes", value=notes),
+                totp_seed=_seal(**binding, field="totp_seed", value=totp_seed)
+                if totp_seed
+                else None,
+                is_shared=is_shared,
+                mfa_on_path=mfa_on_path,
+                last_rotated_at=last_rotated_at,
+                rotation_interval_days=interval,
+                next_rotation_due=_next_due(last_rotated_at, interval),
+                source=source,
+                created_at=now,
+                updated_at=now,
+            )
+            if tag_names:
+                credential.tags.set(_tags_for(tag_names))
+            record(
+                actor=actor,
+                action="credential.created",
+                client=client,
+                target=_credential_target(credential),
+                details={
+                    "type": str(credential_type),
+                    "tier": str(credential.privilege_tier),
+                    "source": str(source),
+                    "system": str(system.pk) if system else "",
+                },
+            )
+    return credential
+
+
+_METADATA_FIELDS = (
+    "name",
+    "credential_type",
+    "system",
+    "username",
+    "access_method",
+    "host",
+    "is_shared",
+    "mfa_on_path",
+    "rotation_interval_days",
+    "last_rotated_at",
+    "status",
+)
+_EDITABLE_STATUSES = (
+    Credential.Status.ACTIVE,
+    Credential.Status.EXPOSED,
+    Credential.Status.COMPROMISED,
+)
+
+
+def credential_update(
+    *,
+    actor: User,
+    credential: Credential,
+    name: str = KEEP,
+    credential_type: str = KEEP,
+    requested_tier: str = KEEP,
+    system: System | None = KEEP,
+    username: str = KEEP,
+    access_method: str = KEEP,
+    host: str = KEEP,
+    is_shared: bool = KEEP,
+    mfa_on_path: str = KEEP,
+    rotation_interval_days: int | None = KEEP,
+    last_rotated_at: datetime | None = KEEP,
+    status: str = KEEP,
+    tags: Iterable[str] = KEEP,
+    secret: str | None = None,
+    notes: str | None = None,
+    totp_seed: str | None = None,
+    reason: str = "",
+) -> Credential:
+    """Change a credential (manage level); a new secret keeps the old one as a version.
+
+    `secret` None or empty keeps the secret; `notes` and `totp_seed` None keep them, an
+    empty string clears them.
+    """
+    client = credential.client
+    target = _credential_target(credential)
+    attempt = Attempt(actor=actor, action="credential.updated", client=client, target=target)
+    with (
+        recording_failures(attempt),
+        recording_decryption_failures(actor=actor, client=client, target=target),
+    ):
+        client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.MANAGE)
+        with transaction.atomic():
+            current = Credential.objects.select_for_update().filter(pk=credential.pk).first()
+            if current is None:
+                raise InvalidRequest("This credential no longer exists.")
+            if current.status == Credential.Status.ARCHIVED:
+                raise InvalidRequest("This credential is archived; it can no longer be changed.")
+            new = {field: getattr(current, field) for field in _METADATA_FIELDS}
+            given = {
+                "name": name,
+                "credential_type": credential_type,
+                "system": system,
+                "username": username,
+                "access_method": access_method,
+                "host": host,
+                "is_shared": is_shared,
+                "mfa_on_path": mfa_on_path,
+                "rotation_interval_days": rotation_interval_days,
+                "last_rotated_at": last_rotated_at,
+                "status": status,
+            }
+            new.update({field: value for field, value in given.items() if value is not KEEP})
+            new["name"] = _name_clean(new["name"])
+            _choice(new["credential_type"], CredentialType, "credential type")
+            _choice(new["access_method"], Credential.AccessMethod, "access method")
+            _choice(new["mfa_on_path"], Credential.MfaOnPath, "MFA setting")
+            if new["status"] not in _EDITABLE_STATUSES:
+                raise InvalidRequest("Use Archive to archive a credential.")
+            new["username"] = new["username"].strip()
+            new["host"] = _host_clean(new["host"])
+            new["rotation_interval_days"] = _interval_clean(new["rotation_interval_days"])
+            _system_check(new["system"], client)
+            if requested_tier is KEEP:
+                derived = privilege_tier_for(current.credential_type)
+                overridden = current.privilege_tier != derived
+                requested_tier = current.privilege_tier if overridden else ""
+            elif requested_tier:
+                _choice(requested_tier, PrivilegeTier, "privilege tier")
+            new_tier = privilege_tier_for(new["credential_type"], requested_tier)
+            changed = [f for f in _METADATA_FIELDS if new[f] != getattr(current, f)]
+            if new_tier != current.privilege_tier:
+                changed.append("privilege_tier")
+
+            binding = {
+                "client": client,
+                "record_type": CREDENTIAL_RECORD_TYPE,
+                "record_id": current.pk,
+            }
+            sealed: dict[str, bytes | None] = {}
+            now = timezone.now()
+            if secret:
+                old = field_decrypt(
+                    client=client,
+                    record_type=CREDENTIAL_RECORD_TYPE,
+                    record_id=str(current.pk),
+                    field="secret",
+                    sealed=current.secret,
+                )
+                if old != secret.encode("utf-8"):
+                    _secret_version_keep(
+                        actor=actor, credential=current, old=old, reason=reason, now=now
+                    )
+                    sealed["secret"] = _seal(**binding, field="secret", value=secret)
+                    if "last_rotated_at" not in changed:
+                        new["last_rotated_at"] = now
+                        changed.append("last_rotated_at")
+                    changed.append("secret")
+            if notes is not None:
+                sealed["notes"] = _seal(**binding, field="notes", value=notes)
+                changed.append("notes")
+            if totp_seed is not None:
+                sealed["totp_seed"] = (
+                    _seal(**binding, field="totp_seed", value=totp_seed) if totp_seed else None
+                )
+                changed.append("totp_seed")
+            tag_objects = None
+            if tags is not KEEP:
+                tag_names = _tag_names_clean(tags)
+                if sorted(tag_names) != sorted(t.name for t in current.tags.all()):
+                    tag_objects = _tags_for(tag_names)
+                    changed.append("tags")
+
+            for field, value in new.items():
+                setattr(current, field, value)
+            for field, value in sealed.items():
+                setattr(current, field, value)
+            current.privilege_tier = new_tier
+            current.next_rotation_due = _next_due(
+                current.last_rotated_at, current.rotation_interval_days
+            )
+            current.updated_at = now
+            current.save()
+            if tag_objects is not None:
+                current.tags.set(tag_objects)
+            record(
+                actor=actor,
+                action="credential.updated",
+                client=client,
+                target=_credential_target(current),
+                reason=reason,
+                details={"changed": sorted(set(changed))},
+            )
+    return current
+
+
+def _secret_version_keep(
+    *, actor: User, credential: Credential, old: bytes, reason: str, now: datetime
+) -> CredentialSecretVersion:
+    highest = CredentialSecretVersion.objects.filter(credential=credential).aggregate(
+        highest=Max("version")
+    )["highest"]
+    version_id = uuid.uuid4()
+    return CredentialSecretVersion.objects.create(
+        id=version_id,
+        client_id=credential.client_id,
+        credential=credential,
+        version=(highest or 0) + 1,
+        secret=field_encrypt(
+            client=credential.client,
+            record_type=CREDENTIAL_VERSION_RECORD_TYPE,
+            record_id=str(version_id),
+            field="secret",
+            plaintext=old,
+        ),
+        created_at=now,
+        created_by=actor,
+        reason=reason.strip()[:200],
+    )
+
+
+def credential_archive(*, actor: User, credential: Credential, reason: str) -> Credential:
+    """Archive a credential (manage level): kept with its versions, out of the lists."""
+    client = credential.client
+    target = _credential_target(credential)
+    attempt = Attempt(actor=actor, action="credential.archived", client=client, target=target)
+    with recording_failures(attempt):
+        client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.MANAGE)
+        if not reason.strip():
+            raise InvalidRequest("Say why this credential is being archived.")
+        with transaction.atomic():
+            current = Credential.objects.select_for_update().filter(pk=credential.pk).first()
+            if current is None:
+                raise InvalidRequest("This credential no longer exists.")
+            if current.status == Credential.Status.ARCHIVED:
+                raise InvalidRequest("This credential is already archived.")
+            previous = current.status
+            current.status = Credential.Status.ARCHIVED
+            current.updated_at = timezone.now()
+            current.save(update_fields=["status", "updated_at"])
+            record(
+                actor=actor,
+                action="credential.archived",
+                client=client,
+                target=_credential_target(current),
+                reason=reason,
+                details={"previous_status": str(previous)},
+            )
+    return current

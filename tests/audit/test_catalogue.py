@@ -229,6 +229,27 @@ def flow_decryption_failed(w):
     return w.bob, client, "error"
 
 
+def _credential(w):
+    from tests.vault.test_credentials import make_credential
+
+    return make_credential(client=w.client_a, actor=w.admin)
+
+
+def flow_credential_created(w):
+    _credential(w)
+    return w.admin, w.client_a, "success"
+
+
+def flow_credential_updated(w):
+    vault_services.credential_update(actor=w.admin, credential=_credential(w), secret="New-1")
+    return w.admin, w.client_a, "success"
+
+
+def flow_credential_archived(w):
+    vault_services.credential_archive(actor=w.admin, credential=_credential(w), reason="retired")
+    return w.admin, w.client_a, "success"
+
+
 FLOWS = {
     "staff.signed_in": flow_signed_in,
     "staff.signed_out": flow_signed_out,
@@ -249,6 +270,9 @@ FLOWS = {
     "system.created": flow_system_created,
     "assignment.granted": flow_assignment_granted,
     "assignment.revoked": flow_assignment_revoked,
+    "credential.created": flow_credential_created,
+    "credential.updated": flow_credential_updated,
+    "credential.archived": flow_credential_archived,
     "audit.verified": flow_audit_verified,
     "audit.checkpoint_written": flow_checkpoint_written,
     "vault.kek_rotated": flow_kek_rotated,

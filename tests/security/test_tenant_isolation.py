@@ -8,6 +8,8 @@ from tenants.models import AccessLevel, Assignment, System
 from tenants.selectors import client_list_for_user
 from tests.conftest import sign_in
 from tests.security.urls_walk import all_endpoints
+from tests.vault.test_credentials import make_credential
+from vault.models import Credential
 
 CLIENT_PAGES = [e for e in all_endpoints() if "(?P<slug>" in e.regex]
 
@@ -19,6 +21,11 @@ def test_every_client_page_is_in_the_sweep():
         "tenants:client_access",
         "tenants:system_detail",
         "tenants:assignment_revoke",
+        "vault:credential_list",
+        "vault:credential_create",
+        "vault:credential_detail",
+        "vault:credential_edit",
+        "vault:credential_archive",
     } <= names
 
 
@@ -29,16 +36,24 @@ def test_technician_of_client_a_gets_404_on_every_page_of_client_b(
     client, bob, charlie, client_b, system_b, endpoint, method
 ):
     assignment_b = Assignment.objects.get(user=charlie, client=client_b)
+    credential_b = make_credential(client=client_b, name="Credential of B")
     sign_in(client, bob)
     path = endpoint.path(
-        slug=client_b.slug, system_id=str(system_b.pk), assignment_id=str(assignment_b.pk)
+        slug=client_b.slug,
+        system_id=str(system_b.pk),
+        assignment_id=str(assignment_b.pk),
+        credential_id=str(credential_b.pk),
     )
-    response = getattr(client, method)(path, {"name": "Injected", "kind": "server"})
+    response = getattr(client, method)(
+        path, {"name": "Injected", "kind": "server", "reason": "Injected"}
+    )
     post_only = method == "get" and response.status_code == 405
     assert response.status_code == 404 or post_only
     assert client_b.name not in response.content.decode()
     assert not System.objects.filter(name="Injected").exists()
     assert Assignment.objects.get(pk=assignment_b.pk).revoked_at is None
+    assert Credential.objects.get(pk=credential_b.pk).status == Credential.Status.ACTIVE
+    assert not Credential.objects.filter(name="Injected").exists()
 
 
 @pytest.mark.django_db

@@ -1,0 +1,175 @@
+from django import forms
+
+from vault import generator
+from vault.models import TIER_BY_TYPE, Credential, CredentialType, PrivilegeTier
+
+TIER_OVERRIDE_CHOICES = [
+    ("", "As the type implies"),
+    (PrivilegeTier.SERVICE, "At least service"),
+    (PrivilegeTier.HIGH, "High privilege"),
+]
+EDITABLE_STATUS_CHOICES = [
+    (Credential.Status.ACTIVE, "Active"),
+    (Credential.Status.EXPOSED, "Exposed"),
+    (Credential.Status.COMPROMISED, "Compromised"),
+]
+
+
+class HiddenValueTextarea(forms.Textarea):
+    """A textarea that never writes a value back into the page (notes are sealed)."""
+
+    def format_value(self, value):
+        return None
+
+
+class CredentialForm(forms.Form):
+    """A credential's fields; the secret, notes and seed are never rendered back."""
+
+    name = forms.CharField(max_length=200)
+    credential_type = forms.ChoiceField(label="Type", choices=CredentialType.choices)
+    requested_tier = forms.ChoiceField(
+        label="Privilege tier",
+        choices=TIER_OVERRIDE_CHOICES,
+        required=False,
+        help_text="The type sets the tier; you can only raise it.",
+    )
+    system = forms.ModelChoiceField(queryset=None, required=False, empty_label="No system")
+    username = forms.CharField(label="Username or account", max_length=254, required=False)
+    access_method = forms.ChoiceField(choices=Credential.AccessMethod.choices)
+    host = forms.CharField(
+        label="Host or URL",
+        max_length=500,
+        required=False,
+        help_text="A host name, an address, or an http(s) link.",
+    )
+    secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        required=False,
+        strip=False,
+        max_length=4096,
+    )
+    generate = forms.BooleanField(
+        label="Generate a password when the secret is left empty", required=False
+    )
+    generate_length = forms.IntegerField(
+        label="Generated length",
+        min_value=generator.PASSWORD_MIN_LENGTH,
+        max_value=generator.PASSWORD_MAX_LENGTH,
+        initial=24,
+        required=False,
+    )
+    generate_symbols = forms.BooleanField(
+        label="Generated password includes symbols", required=False, initial=True
+    )
+    notes = forms.CharField(
+        widget=HiddenValueTextarea(attrs={"rows": 3}), required=False, strip=False, max_length=20000
+    )
+    totp_seed = forms.CharField(
+        label="TOTP seed",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        required=False,
+        max_length=512,
+    )
+    is_shared = forms.BooleanField(label="Shared team credential", required=False)
+    mfa_on_path = forms.ChoiceField(
+        label="MFA on this access path", choices=Credential.MfaOnPath.choices
+    )
+    rotation_interval_days = forms.IntegerField(
+        label="Rotate every (days)", min_value=1, max_value=3650, required=False
+    )
+    tags = forms.CharField(
+        max_length=500, required=False, help_text="Separated by commas, e.g. m365, backup."
+    )
+
+    editing = False
+
+    def __init__(self, *args, systems, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["system"].queryset = systems
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.editing and not cleaned.get("secret") and not cleaned.get("generate"):
+            self.add_error("secret", "Enter the secret, or tick Generate.")
+        return cleaned
+
+    def chosen_secret(self) -> str:
+        """The typed secret, a generated one if asked for, or "" (keep the current one)."""
+        data = self.cleaned_data
+        if data.get("secret"):
+            return data["secret"]
+        if data.get("generate"):
+            return generator.password_generate(
+                length=data.get("generate_length") or 24,
+                symbols=bool(data.get("generate_symbols")),
+            )
+        return ""
+
+    def tag_names(self) -> list[str]:
+        return [t.strip() for t in self.cleaned_data.get("tags", "").split(",") if t.strip()]
+
+    def metadata(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "credential_type": data["credential_type"],
+            "requested_tier": data.get("requested_tier") or "",
+            "system": data.get("system"),
+            "username": data.get("username", ""),
+            "access_method": data["access_method"],
+            "host": data.get("host", ""),
+            "is_shared": data.get("is_shared", False),
+            "mfa_on_path": data["mfa_on_path"],
+            "rotation_interval_days": data.get("rotation_interval_days"),
+            "tags": self.tag_names(),
+        }
+
+
+class CredentialEditForm(CredentialForm):
+    status = forms.ChoiceField(choices=EDITABLE_STATUS_CHOICES)
+    clear_notes = forms.BooleanField(label="Remove the notes", required=False)
+    clear_totp_seed = forms.BooleanField(label="Remove the TOTP seed", required=False)
+    reason = forms.CharField(label="Why (kept with the change)", max_length=200, required=False)
+
+    editing = True
+
+    def __init__(self, *args, credential: Credential, **kwargs):
+        derived = TIER_BY_TYPE.get(credential.credential_type, PrivilegeTier.STANDARD)
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": credential.name,
+                "credential_type": credential.credential_type,
+                "requested_tier": ""
+                if credential.privilege_tier == derived
+                else credential.privilege_tier,
+                "system": credential.system_id,
+                "username": credential.username,
+                "access_method": credential.access_method,
+                "host": credential.host,
+                "is_shared": credential.is_shared,
+                "mfa_on_path": credential.mfa_on_path,
+                "rotation_interval_days": credential.rotation_interval_days,
+                "tags": ", ".join(tag.name for tag in credential.tags.all()),
+                "status": credential.status,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["secret"].help_text = "Leave empty to keep the current secret."
+        self.fields["notes"].help_text = "Leave empty to keep the current notes."
+        self.fields["totp_seed"].help_text = "Leave empty to keep the current seed."
+
+    def sealed_changes(self) -> dict:
+        """Only the sealed fields the person asked to change (None keeps a value)."""
+        data = self.cleaned_data
+        notes = data.get("notes") or None
+        if data.get("clear_notes"):
+            notes = ""
+        seed = data.get("totp_seed") or None
+        if data.get("clear_totp_seed"):
+            seed = ""
+        return {"secret": self.chosen_secret() or None, "notes": notes, "totp_seed": seed}
+
+
+class ArchiveForm(forms.Form):
+    reason = forms.CharField(label="Why archive it", max_length=500)

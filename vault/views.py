@@ -1,0 +1,157 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from config.errors import InvalidRequest
+from tenants import selectors as tenant_selectors
+from tenants.models import AccessLevel
+from vault import selectors, services
+from vault.forms import ArchiveForm, CredentialEditForm, CredentialForm
+
+CREDENTIALS_PER_PAGE = 50
+
+
+def _client(request, slug, level=AccessLevel.VIEW):
+    return tenant_selectors.client_get_for_user(actor=request.user, slug=slug, level=level)
+
+
+def _list_filters(request) -> dict:
+    return {
+        "search": request.GET.get("q", "").strip()[:200],
+        "tag": request.GET.get("tag", "").strip().lower()[:50],
+    }
+
+
+def credential_list(request, slug):
+    client = _client(request, slug)
+    filters = _list_filters(request)
+    archived = request.GET.get("archived") == "1"
+    credentials = selectors.credential_list_for_user(
+        actor=request.user, client=client, include_archived=archived, **filters
+    )
+    page = Paginator(credentials, CREDENTIALS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "vault/credential_list.html",
+        {
+            "client": client,
+            "page": page,
+            "archived": archived,
+            "can_manage": client.my_level >= AccessLevel.MANAGE,
+            **filters,
+        },
+    )
+
+
+def credential_search(request):
+    filters = _list_filters(request)
+    credentials = selectors.credential_list_for_user(actor=request.user, **filters)
+    page = Paginator(credentials, CREDENTIALS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "vault/credential_search.html", {"page": page, **filters})
+
+
+def credential_create(request, slug):
+    client = _client(request, slug)
+    if request.method != "POST" and client.my_level < AccessLevel.MANAGE:
+        _client(request, slug, AccessLevel.MANAGE)  # raises AccessDenied in the MSP's words
+    systems = tenant_selectors.system_list_for_client(actor=request.user, client=client)
+    form = CredentialForm(request.POST or None, systems=systems)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                credential = services.credential_create(
+                    actor=request.user,
+                    client=client,
+                    secret=form.chosen_secret(),
+                    notes=form.cleaned_data.get("notes", ""),
+                    totp_seed=form.cleaned_data.get("totp_seed", ""),
+                    **form.metadata(),
+                )
+            except InvalidRequest as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, f"{credential.name} was added to {client.name}.")
+                return redirect(
+                    "vault:credential_detail", slug=client.slug, credential_id=credential.pk
+                )
+        elif client.my_level < AccessLevel.MANAGE:
+            _client(request, slug, AccessLevel.MANAGE)
+    return render(request, "vault/credential_form.html", {"client": client, "form": form})
+
+
+def credential_detail(request, slug, credential_id):
+    client = _client(request, slug)
+    credential = selectors.credential_get_for_user(
+        actor=request.user, credential_id=credential_id, level=AccessLevel.VIEW, client=client
+    )
+    return render(
+        request,
+        "vault/credential_detail.html",
+        {
+            "client": client,
+            "credential": credential,
+            "can_manage": credential.my_level >= AccessLevel.MANAGE
+            and credential.status != credential.Status.ARCHIVED,
+            "archive_form": ArchiveForm(),
+        },
+    )
+
+
+def credential_edit(request, slug, credential_id):
+    client = _client(request, slug)
+    if request.method != "POST" and client.my_level < AccessLevel.MANAGE:
+        _client(request, slug, AccessLevel.MANAGE)
+    credential = selectors.credential_get_for_user(
+        actor=request.user, credential_id=credential_id, level=AccessLevel.VIEW, client=client
+    )
+    systems = tenant_selectors.system_list_for_client(actor=request.user, client=client)
+    form = CredentialEditForm(request.POST or None, systems=systems, credential=credential)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.credential_update(
+                    actor=request.user,
+                    credential=credential,
+                    status=form.cleaned_data["status"],
+                    reason=form.cleaned_data.get("reason", ""),
+                    **form.sealed_changes(),
+                    **form.metadata(),
+                )
+            except InvalidRequest as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, f"{credential.name} was saved.")
+                return redirect(
+                    "vault:credential_detail", slug=client.slug, credential_id=credential.pk
+                )
+        elif client.my_level < AccessLevel.MANAGE:
+            _client(request, slug, AccessLevel.MANAGE)
+    return render(
+        request,
+        "vault/credential_form.html",
+        {"client": client, "credential": credential, "form": form},
+    )
+
+
+@require_POST
+def credential_archive(request, slug, credential_id):
+    client = _client(request, slug)
+    credential = selectors.credential_get_for_user(
+        actor=request.user, credential_id=credential_id, level=AccessLevel.VIEW, client=client
+    )
+    form = ArchiveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.credential_archive(
+                actor=request.user, credential=credential, reason=form.cleaned_data["reason"]
+            )
+        except InvalidRequest as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"{credential.name} was archived.")
+    else:
+        if client.my_level < AccessLevel.MANAGE:
+            _client(request, slug, AccessLevel.MANAGE)
+        messages.error(request, "Say why this credential is being archived.")
+    return redirect("vault:credential_detail", slug=client.slug, credential_id=credential.pk)
