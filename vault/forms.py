@@ -72,7 +72,9 @@ class CredentialForm(forms.Form):
     )
     is_shared = forms.BooleanField(label="Shared team credential", required=False)
     mfa_on_path = forms.ChoiceField(
-        label="MFA on this access path", choices=Credential.MfaOnPath.choices
+        label="MFA on this access path",
+        choices=Credential.MfaOnPath.choices,
+        initial=Credential.MfaOnPath.UNKNOWN,
     )
     rotation_interval_days = forms.IntegerField(
         label="Rotate every (days)", min_value=1, max_value=3650, required=False

@@ -254,3 +254,10 @@ def test_a_credential_is_not_found_under_another_clients_address(
     path = f"/clients/{client_a.slug}/credentials/{credential_b.pk}/archive/"
     assert client.post(path, {"reason": "wrong client"}).status_code == 404
     assert Credential.objects.get(pk=credential_b.pk).status == "active"
+
+
+@pytest.mark.django_db
+def test_new_credential_form_says_mfa_unknown_until_someone_knows(client, alice, client_a):
+    sign_in(client, alice)
+    body = client.get(f"/clients/{client_a.slug}/credentials/new/").content.decode()
+    assert '<option value="unknown" selected>' in body
