@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Max, Q
 from django.db.models.functions import Substr
@@ -23,7 +24,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from audit.models import Outcome
 from audit.services import Attempt, Target, record, recording_failures
-from config.errors import InvalidRequest
+from config.errors import AccessDenied, InvalidRequest, NotFound
 from tenants.models import AccessLevel, Client, System
 from tenants.selectors import client_get_for_user
 from vault import crypto
@@ -791,3 +792,82 @@ def credential_archive(*, actor: User, credential: Credential, reason: str) -> C
                 details={"previous_status": str(previous)},
             )
     return current
+
+
+# --- Reveal --------------------------------------------------------------------------------
+
+REVEAL_PURPOSES = ("reveal", "copy")
+TICKET_MAX = 64
+HIGH_TIER_REFUSAL = (
+    "High-privilege credentials are opened through a checkout, which Keyhold does not offer "
+    "yet. Ask a manager to open this one for you."
+)
+
+
+def reveal_ticket_required() -> bool:
+    """Whether a reveal needs a ticket reference (one switch for now, per client later)."""
+    return bool(getattr(settings, "KEYHOLD_REVEAL_TICKET_REQUIRED", False))
+
+
+def credential_reveal(
+    *, actor: User, credential: Credential, ticket: str, purpose: str = "reveal"
+) -> str:
+    """The plaintext secret of a standard or service credential (use level), audited.
+
+    The event is the last write of the transaction that decrypted the value, and the value
+    is returned only once that transaction committed: if the event cannot be written the
+    action fails (AuditWriteError) and nothing is returned. `purpose` says whether the
+    secret is shown or copied; both are reveals. High-privilege credentials are refused:
+    they will be opened through a checkout.
+    """
+    client = credential.client
+    target = _credential_target(credential)
+    ticket = ticket.strip()
+    details = {"field": "secret", "tier": str(credential.privilege_tier), "purpose": purpose}
+    attempt = Attempt(
+        actor=actor,
+        action="credential.revealed",
+        client=client,
+        target=target,
+        ticket=ticket[:TICKET_MAX],
+        details=details,
+    )
+    with (
+        recording_failures(attempt),
+        recording_decryption_failures(actor=actor, client=client, target=target),
+    ):
+        client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.USE)
+        if purpose not in REVEAL_PURPOSES:
+            raise InvalidRequest("Choose Reveal or Copy.")
+        if len(ticket) > TICKET_MAX:
+            raise InvalidRequest(f"A ticket reference is at most {TICKET_MAX} characters.")
+        with transaction.atomic():
+            current = (
+                Credential.objects.filter(pk=credential.pk, client_id=client.pk)
+                .only("id", "client_id", "name", "status", "privilege_tier", "secret")
+                .first()
+            )
+            if current is None:
+                raise NotFound()
+            if current.status == Credential.Status.ARCHIVED:
+                raise InvalidRequest("This credential is archived; its secret is not revealed.")
+            if current.privilege_tier == PrivilegeTier.HIGH:
+                raise AccessDenied(HIGH_TIER_REFUSAL)
+            if not ticket and reveal_ticket_required():
+                raise InvalidRequest("Enter the ticket number this reveal is for.")
+            plaintext = field_decrypt(
+                client=client,
+                record_type=CREDENTIAL_RECORD_TYPE,
+                record_id=str(current.pk),
+                field="secret",
+                sealed=current.secret,
+            )
+            record(
+                actor=actor,
+                action="credential.revealed",
+                client=client,
+                target=_credential_target(current),
+                ticket=ticket,
+                details={**details, "tier": str(current.privilege_tier)},
+            )
+    return plaintext.decode("utf-8")

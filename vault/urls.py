@@ -23,4 +23,9 @@ urlpatterns = [
         views.credential_archive,
         name="credential_archive",
     ),
+    path(
+        "clients/<slug:slug>/credentials/<uuid:credential_id>/reveal/",
+        views.credential_reveal,
+        name="credential_reveal",
+    ),
 ]

@@ -1,15 +1,18 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from config.errors import InvalidRequest
+from audit.services import AuditWriteError
+from config.errors import InvalidRequest, KeyholdError
 from tenants import selectors as tenant_selectors
 from tenants.models import AccessLevel
 from vault import selectors, services
 from vault.forms import ArchiveForm, CredentialEditForm, CredentialForm
 
 CREDENTIALS_PER_PAGE = 50
+REVEAL_SECONDS = 30
 
 
 def _client(request, slug, level=AccessLevel.VIEW):
@@ -94,6 +97,9 @@ def credential_detail(request, slug, credential_id):
             "can_manage": credential.my_level >= AccessLevel.MANAGE
             and credential.status != credential.Status.ARCHIVED,
             "archive_form": ArchiveForm(),
+            "can_reveal": credential.my_level >= AccessLevel.USE
+            and credential.status != credential.Status.ARCHIVED,
+            "ticket_required": services.reveal_ticket_required(),
         },
     )
 
@@ -155,3 +161,49 @@ def credential_archive(request, slug, credential_id):
             _client(request, slug, AccessLevel.MANAGE)
         messages.error(request, "Say why this credential is being archived.")
     return redirect("vault:credential_detail", slug=client.slug, credential_id=credential.pk)
+
+
+AUDIT_UNAVAILABLE = (
+    "Keyhold could not record this reveal in the audit log, so the secret was not shown. "
+    "Try again in a moment; if it keeps failing, tell an administrator."
+)
+
+
+@never_cache
+@require_POST
+def credential_reveal(request, slug, credential_id):
+    """An htmx fragment: the secret as text (purpose=reveal) or for the clipboard (copy).
+
+    Errors are fragments too, with the error's status (keyhold.js lets htmx swap them in).
+    """
+    purpose = "copy" if request.POST.get("purpose") == "copy" else "reveal"
+    try:
+        client = _client(request, slug)
+        credential = selectors.credential_get_for_user(
+            actor=request.user, credential_id=credential_id, level=AccessLevel.VIEW, client=client
+        )
+        secret = services.credential_reveal(
+            actor=request.user,
+            credential=credential,
+            ticket=request.POST.get("ticket", ""),
+            purpose=purpose,
+        )
+    except KeyholdError as error:
+        return render(
+            request,
+            "vault/partials/reveal_error.html",
+            {"message": error.message},
+            status=error.status,
+        )
+    except AuditWriteError:
+        return render(
+            request,
+            "vault/partials/reveal_error.html",
+            {"message": AUDIT_UNAVAILABLE},
+            status=503,
+        )
+    return render(
+        request,
+        "vault/partials/revealed_secret.html",
+        {"secret": secret, "purpose": purpose, "seconds": REVEAL_SECONDS},
+    )

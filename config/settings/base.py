@@ -167,6 +167,8 @@ KEYHOLD_TRANSIT_TOKEN_FILE = env_str("KEYHOLD_TRANSIT_TOKEN_FILE")
 KEYHOLD_TRANSIT_KEY = env_str("KEYHOLD_TRANSIT_KEY")
 KEYHOLD_TRANSIT_MOUNT = env_str("KEYHOLD_TRANSIT_MOUNT", "transit")
 KEYHOLD_TRANSIT_CA_BUNDLE = env_str("KEYHOLD_TRANSIT_CA_BUNDLE")
+# Whether every reveal must name a ticket (per-client policies come with checkouts).
+KEYHOLD_REVEAL_TICKET_REQUIRED = env_bool("KEYHOLD_REVEAL_TICKET_REQUIRED", False)
 # Unwrapped client data keys live in this process's memory (never in Redis) this long.
 KEYHOLD_DEK_CACHE_SECONDS = env_int("KEYHOLD_DEK_CACHE_SECONDS", 60, minimum=0)
 # Encryptions under one data key before saving is refused until the client key is rotated.

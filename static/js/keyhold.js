@@ -48,3 +48,167 @@
     }
   });
 })();
+
+// --- Reveal and copy of credential secrets (vault/partials/revealed_secret.html) ---------
+// A revealed secret is shown as text for 30 seconds with a visible countdown, then replaced
+// by the mask. A copied secret goes to the clipboard without being shown: its value is read
+// from a <template> and removed from the DOM at once; after 30 seconds the clipboard is
+// cleared, but only when reading it confirms it still holds that value. The last ticket
+// reference (never a secret) is remembered for this tab in sessionStorage.
+(function () {
+  "use strict";
+
+  var SECONDS = 30;
+  var TICKET_KEY = "keyhold.lastTicket";
+  var timers = new WeakMap();
+
+  function mask() {
+    var span = document.createElement("span");
+    span.className = "badge badge-muted";
+    span.setAttribute("aria-label", "Secret hidden");
+    span.textContent = "•••••••• Hidden";
+    return span;
+  }
+
+  function hide(slot) {
+    var timer = timers.get(slot);
+    if (timer) {
+      clearInterval(timer);
+      timers.delete(slot);
+    }
+    slot.replaceChildren(mask());
+  }
+
+  function startCountdown(slot, revealed) {
+    var left = parseInt(revealed.getAttribute("data-seconds"), 10) || SECONDS;
+    var countdown = revealed.querySelector("[data-countdown]");
+    var timer = setInterval(function () {
+      left -= 1;
+      if (left <= 0) {
+        hide(slot);
+      } else if (countdown) {
+        countdown.textContent = "Hides in " + left + " s";
+      }
+    }, 1000);
+    timers.set(slot, timer);
+  }
+
+  function clearClipboardLater(value, status) {
+    // Cleared only when the browser lets us read it back, so say "when allowed".
+    var canRead = navigator.clipboard && typeof navigator.clipboard.readText === "function";
+    status.textContent = "Copied — clipboard clears in 30 s when allowed";
+    if (!canRead) {
+      return;
+    }
+    setTimeout(function () {
+      navigator.clipboard
+        .readText()
+        .then(function (current) {
+          if (current === value) {
+            return navigator.clipboard.writeText("");
+          }
+          return null;
+        })
+        .catch(function () {
+          // Reading was refused: leave the clipboard alone rather than clobber other content.
+        });
+    }, SECONDS * 1000);
+  }
+
+  function copy(result) {
+    var holder = result.querySelector("template[data-copy-value]");
+    var status = result.querySelector("[data-copy-status]");
+    if (!holder) {
+      return;
+    }
+    var value = holder.content.textContent;
+    holder.remove();
+    if (!navigator.clipboard || typeof navigator.clipboard.writeText !== "function") {
+      status.textContent = "This browser does not allow copying here; use Reveal instead.";
+      return;
+    }
+    navigator.clipboard.writeText(value).then(
+      function () {
+        clearClipboardLater(value, status);
+      },
+      function () {
+        status.textContent = "The browser refused clipboard access; nothing was copied.";
+      }
+    );
+  }
+
+  // Error fragments of the reveal endpoint (403, 404, 400, 503) are swapped in like success.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var form = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (form && form.closest && form.closest("[data-reveal-form]") && event.detail.xhr.status >= 400) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var slot = event.detail.target;
+    if (!slot || !slot.querySelector) {
+      return;
+    }
+    var previous = timers.get(slot);
+    if (previous) {
+      clearInterval(previous);
+      timers.delete(slot);
+    }
+    var revealed = slot.querySelector("[data-revealed]");
+    if (revealed) {
+      startCountdown(slot, revealed);
+    }
+    var copied = slot.querySelector("[data-copy-result]");
+    if (copied) {
+      copy(copied);
+    }
+  });
+
+  // Remember the ticket used in this tab (never the secret), and pre-fill it.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("[data-reveal-form]");
+    var input = form && form.querySelector("[data-ticket-input]");
+    if (input && input.value.trim()) {
+      try {
+        sessionStorage.setItem(TICKET_KEY, input.value.trim());
+      } catch (error) {
+        // Storage unavailable (private mode): the ticket is simply not remembered.
+      }
+    }
+  });
+
+  function prefillTickets() {
+    var last = null;
+    try {
+      last = sessionStorage.getItem(TICKET_KEY);
+    } catch (error) {
+      return;
+    }
+    if (!last) {
+      return;
+    }
+    document.querySelectorAll("[data-reveal-form] [data-ticket-input]").forEach(function (input) {
+      if (!input.value) {
+        input.value = last;
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", prefillTickets);
+  } else {
+    prefillTickets();
+  }
+
+  // Never keep a revealed value in htmx's history snapshot.
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    document.querySelectorAll("[data-revealed], [data-copy-result]").forEach(function (node) {
+      var slot = node.parentElement;
+      if (slot) {
+        hide(slot);
+      }
+    });
+  });
+})();

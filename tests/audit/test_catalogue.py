@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Emitted by services of later issues; each issue moves its actions into FLOWS.
 EMITTED_LATER = {
-    "credential.revealed": "vault issue (reveal)",
     "credential.checked_out": "vault issue (checkout)",
     "credential.emergency_opened": "vault issue (sealed emergency credentials)",
 }
@@ -245,6 +244,20 @@ def flow_credential_updated(w):
     return w.admin, w.client_a, "success"
 
 
+def flow_credential_revealed(w):
+    from tests.vault.test_credentials import make_credential
+
+    technician = UserFactory(roles=[Role.TECHNICIAN])
+    tenant_services.assignment_grant(
+        actor=None, client=w.client_a, user=technician, level=AccessLevel.USE
+    )
+    credential = make_credential(
+        client=w.client_a, actor=w.admin, credential_type="standard_user", name="Front desk"
+    )
+    vault_services.credential_reveal(actor=technician, credential=credential, ticket="T-1")
+    return technician, w.client_a, "success"
+
+
 def flow_credential_archived(w):
     vault_services.credential_archive(actor=w.admin, credential=_credential(w), reason="retired")
     return w.admin, w.client_a, "success"
@@ -273,6 +286,7 @@ FLOWS = {
     "credential.created": flow_credential_created,
     "credential.updated": flow_credential_updated,
     "credential.archived": flow_credential_archived,
+    "credential.revealed": flow_credential_revealed,
     "audit.verified": flow_audit_verified,
     "audit.checkpoint_written": flow_checkpoint_written,
     "vault.kek_rotated": flow_kek_rotated,
@@ -400,6 +414,7 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "vault.kek_rotation_remaining": "a progress count for rotate_kek, no action",
         "vault.client_key_rotation_remaining": "a progress count for the rotation, no action",
         "vault.client_key_rotation_step": "records through _client_key_rotation_finish",
+        "vault.reveal_ticket_required": "reads the reveal policy, no action",
         "audit.record": "the writer itself",
         "audit.recording_failures": "the failure writer itself",
     }
@@ -418,7 +433,9 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
 
 def test_no_event_holds_a_secret(world):
     """Run every flow, then scan every stored event for the secrets those flows used."""
-    canaries = {PASSWORD, "a-long-unusual-passphrase", "wrong-password-123"}
+    from tests.vault.test_credentials import SECRET
+
+    canaries = {PASSWORD, "a-long-unusual-passphrase", "wrong-password-123", SECRET}
     # Flows that take something away from bob run last, lockout at the very end.
     destructive = ["mfa.reset", "staff.roles_changed", "staff.deactivated", "staff.locked_out"]
     for action in [a for a in FLOWS if a not in destructive] + destructive:
