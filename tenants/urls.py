@@ -18,5 +18,4 @@ urlpatterns = [
         "clients/<slug:slug>/systems/<uuid:system_id>/", views.system_detail, name="system_detail"
     ),
     path("staff/<uuid:user_id>/clients/", views.staff_access, name="staff_access"),
-    path("search/", views.search, name="search"),
 ]

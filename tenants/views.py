@@ -144,12 +144,3 @@ def staff_access(request, user_id):
             "form": form,
         },
     )
-
-
-def search(request):
-    query = request.GET.get("q", "").strip()[:200]
-    return render(
-        request,
-        "tenants/search.html",
-        {"query": query, "results": selectors.search_for_user(actor=request.user, query=query)},
-    )

@@ -6,6 +6,7 @@ app_name = "vault"
 
 urlpatterns = [
     path("credentials/", views.credential_search, name="credential_search"),
+    path("search/", views.search, name="search"),
     path("clients/<slug:slug>/credentials/", views.credential_list, name="credential_list"),
     path("clients/<slug:slug>/credentials/new/", views.credential_create, name="credential_create"),
     path(

@@ -47,6 +47,25 @@ def credential_list(request, slug):
     )
 
 
+SEARCH_LIMIT = 50
+
+
+def search(request):
+    """The search box of every page: clients, systems and credentials the user may see."""
+    query = request.GET.get("q", "").strip()[:200]
+    results = tenant_selectors.search_for_user(actor=request.user, query=query, limit=SEARCH_LIMIT)
+    credentials = (
+        selectors.credential_list_for_user(actor=request.user, search=query)[:SEARCH_LIMIT]
+        if query
+        else []
+    )
+    return render(
+        request,
+        "vault/search.html",
+        {"query": query, "results": results, "credentials": credentials},
+    )
+
+
 def credential_search(request):
     filters = _list_filters(request)
     credentials = selectors.credential_list_for_user(actor=request.user, **filters)

@@ -6,7 +6,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
 from audit.models import AuditEvent
+from tenants.models import AccessLevel
+from tenants.services import assignment_grant
 from tests.conftest import sign_in
+from tests.factories import UserFactory
 from tests.vault.test_credentials import NOTES, SECRET, SEED, make_credential, opened
 from vault.models import Credential, CredentialSecretVersion
 
@@ -261,3 +264,33 @@ def test_new_credential_form_says_mfa_unknown_until_someone_knows(client, alice,
     sign_in(client, alice)
     body = client.get(f"/clients/{client_a.slug}/credentials/new/").content.decode()
     assert '<option value="unknown" selected>' in body
+
+
+@pytest.mark.django_db
+def test_global_search_reaches_credentials_of_visible_clients_only(
+    client, alice, charlie, client_a, client_b, system_a
+):
+    visible = make_credential(client=client_a, actor=alice, name="Contoso SQL sa", system=system_a)
+    hidden_manager = UserFactory(roles=["Manager"])
+    assignment_grant(actor=None, client=client_b, user=hidden_manager, level=AccessLevel.MANAGE)
+    make_credential(client=client_b, actor=hidden_manager, name="Fabrikam SQL sa")
+    sign_in(client, alice)
+    body = client.get("/search/", {"q": "SQL sa"}).content.decode()
+    assert visible.name in body
+    assert f"/clients/{client_a.slug}/credentials/{visible.pk}/" in body
+    assert "Fabrikam SQL sa" not in body
+    assert not any(canary in body for canary in CANARIES)
+    sign_in(client, charlie)
+    body = client.get("/search/", {"q": "SQL sa"}).content.decode()
+    assert "Fabrikam SQL sa" in body
+    assert visible.name not in body
+
+
+@pytest.mark.django_db
+def test_global_search_issues_a_constant_number_of_queries(client, alice, client_a, system_a):
+    make_credential(client=client_a, actor=alice, name="DC01 admin", system=system_a)
+    sign_in(client, alice)
+    one = _count(client, "/search/?q=dc01")
+    for n in range(15):
+        make_credential(client=client_a, actor=alice, name=f"DC01 svc {n}", system=system_a)
+    assert _count(client, "/search/?q=dc01") == one
