@@ -261,7 +261,8 @@ class BackupCodeDevice(AtomicThrottlingMixin, Device):
 
     @staticmethod
     def digest(code: str) -> str:
-        key = keyring.system_digest_key(purpose=BACKUP_CODE_PURPOSE)
+        # Version 1 always: a stored digest must stay comparable after keyring rotation.
+        _, key = keyring.system_mac_key(purpose=BACKUP_CODE_PURPOSE, version=1)
         return hmac.new(key, BackupCodeDevice.normalize(code).encode(), sha256).hexdigest()
 
     def verify_token(self, token: str) -> bool:

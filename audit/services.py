@@ -14,7 +14,7 @@ from audit.catalogue import ACTIONS
 from audit.context import current_request_context
 from audit.models import ActorKind, AuditChainHead, AuditEvent, Outcome
 from config.errors import AccessDenied, KeyholdError, NotFound
-from config.logging import _is_secret_key
+from config.logging import is_secret_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class Target:
 
 def _check_details(details: dict, path: str = "details") -> None:
     for key, value in details.items():
-        if _is_secret_key(key):
+        if is_secret_key(key):
             raise ValueError(f"{path}.{key} looks like a secret; audit details never hold one")
         if isinstance(value, dict):
             _check_details(value, f"{path}.{key}")

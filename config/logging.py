@@ -24,7 +24,7 @@ _KEPT_KEYS = frozenset({"event", "level", "logger", "timestamp", "request_id", "
 def _redact(value: Any) -> Any:
     if isinstance(value, MutableMapping):
         return {
-            key: (REDACTED if _is_secret_key(key) else _redact(item)) for key, item in value.items()
+            key: (REDACTED if is_secret_key(key) else _redact(item)) for key, item in value.items()
         }
     if isinstance(value, list | tuple):
         return [_redact(item) for item in value]
@@ -33,14 +33,14 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _is_secret_key(key: object) -> bool:
+def is_secret_key(key: object) -> bool:
     return isinstance(key, str) and key not in _KEPT_KEYS and bool(_SECRET_KEY_PATTERN.search(key))
 
 
 def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping) -> MutableMapping:
     """Replace the value of any secret-looking key, at any depth, before rendering."""
     for key in list(event_dict):
-        if _is_secret_key(key):
+        if is_secret_key(key):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _redact(event_dict[key])

@@ -43,9 +43,6 @@ from vault.providers import (
 logger = logging.getLogger(__name__)
 
 AD_PREFIX = b"keyhold-field/1\x00"
-DEFAULT_CACHE_SECONDS = 60
-# NIST SP 800-38D: stay far below 2**32 random-nonce encryptions per key (C23).
-DEFAULT_MAX_ENCRYPTIONS = 2**30
 
 
 # --- Errors ------------------------------------------------------------------------------
@@ -150,7 +147,7 @@ _cache: dict[tuple[str, int, bytes], tuple[float, DataKey]] = {}
 
 
 def _cache_seconds() -> float:
-    return float(getattr(settings, "KEYHOLD_DEK_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
+    return float(settings.KEYHOLD_DEK_CACHE_SECONDS)
 
 
 def _cache_get(entry: tuple[str, int, bytes]) -> DataKey | None:
@@ -312,7 +309,7 @@ def field_encrypt(
     )
     if row is None:
         row = client_data_key_create(actor=None, client=client)
-    ceiling = int(getattr(settings, "KEYHOLD_DEK_MAX_ENCRYPTIONS", DEFAULT_MAX_ENCRYPTIONS))
+    ceiling = int(settings.KEYHOLD_DEK_MAX_ENCRYPTIONS)
     if row.encryptions >= ceiling:
         raise SecretNotSaved(
             "data_key_exhausted",

@@ -104,12 +104,6 @@ def system_open(sealed: bytes, *, purpose: str, associated_data: bytes) -> bytes
     )
 
 
-def system_digest_key(*, purpose: str) -> bytes:
-    """A keyed-hash key for values that are compared, never read back (backup codes)."""
-    keyring = active_keyring()
-    return crypto.derive_key(keyring.key(1), purpose=purpose)
-
-
 def system_mac_key(*, purpose: str, version: int | None = None) -> tuple[int, bytes]:
     """A versioned keyed-hash key (the audit chain): the current version unless one is named."""
     keyring = active_keyring()

@@ -20,6 +20,7 @@ from django.db import models, transaction
 from django.db.models import Max, Q
 from django.db.models.functions import Substr
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Role, User
 from audit.models import Outcome
@@ -486,6 +487,7 @@ def _credential_target(credential: Credential) -> Target:
     return Target(type="vault.credential", id=str(credential.pk), label=credential.name[:254])
 
 
+@sensitive_variables("secret", "notes", "totp_seed")
 def credential_create(
     *,
     actor: User,
@@ -600,6 +602,7 @@ _EDITABLE_STATUSES = (
 )
 
 
+@sensitive_variables("secret", "notes", "totp_seed")
 def credential_update(
     *,
     actor: User,
@@ -806,9 +809,10 @@ HIGH_TIER_REFUSAL = (
 
 def reveal_ticket_required() -> bool:
     """Whether a reveal needs a ticket reference (one switch for now, per client later)."""
-    return bool(getattr(settings, "KEYHOLD_REVEAL_TICKET_REQUIRED", False))
+    return bool(settings.KEYHOLD_REVEAL_TICKET_REQUIRED)
 
 
+@sensitive_variables("plaintext", "secret")
 def credential_reveal(
     *, actor: User, credential: Credential, ticket: str, purpose: str = "reveal"
 ) -> str:

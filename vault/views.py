@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from audit.services import AuditWriteError
@@ -73,6 +74,7 @@ def credential_search(request):
     return render(request, "vault/credential_search.html", {"page": page, **filters})
 
 
+@sensitive_post_parameters("secret", "notes", "totp_seed")
 def credential_create(request, slug):
     client = _client(request, slug)
     if request.method != "POST" and client.my_level < AccessLevel.MANAGE:
@@ -123,6 +125,7 @@ def credential_detail(request, slug, credential_id):
     )
 
 
+@sensitive_post_parameters("secret", "notes", "totp_seed")
 def credential_edit(request, slug, credential_id):
     client = _client(request, slug)
     if request.method != "POST" and client.my_level < AccessLevel.MANAGE:
@@ -190,6 +193,7 @@ AUDIT_UNAVAILABLE = (
 
 @never_cache
 @require_POST
+@sensitive_variables("secret")
 def credential_reveal(request, slug, credential_id):
     """An htmx fragment: the secret as text (purpose=reveal) or for the clipboard (copy).
 

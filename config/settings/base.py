@@ -171,7 +171,8 @@ KEYHOLD_TRANSIT_CA_BUNDLE = env_str("KEYHOLD_TRANSIT_CA_BUNDLE")
 KEYHOLD_REVEAL_TICKET_REQUIRED = env_bool("KEYHOLD_REVEAL_TICKET_REQUIRED", False)
 # Unwrapped client data keys live in this process's memory (never in Redis) this long.
 KEYHOLD_DEK_CACHE_SECONDS = env_int("KEYHOLD_DEK_CACHE_SECONDS", 60, minimum=0)
-# Encryptions under one data key before saving is refused until the client key is rotated.
+# Encryptions under one data key before saving is refused until the client key is rotated;
+# NIST SP 800-38D: stay far below 2**32 random-nonce encryptions per key (check C23).
 KEYHOLD_DEK_MAX_ENCRYPTIONS = env_int("KEYHOLD_DEK_MAX_ENCRYPTIONS", 2**30, minimum=1)
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 7, minimum=1)
 

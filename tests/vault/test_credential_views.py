@@ -294,3 +294,21 @@ def test_global_search_issues_a_constant_number_of_queries(client, alice, client
     for n in range(15):
         make_credential(client=client_a, actor=alice, name=f"DC01 svc {n}", system=system_a)
     assert _count(client, "/search/?q=dc01") == one
+
+
+@pytest.mark.django_db
+def test_error_reports_mask_the_secret_notes_and_seed_posted_to_the_forms(charlie, client_a):
+    from django.test import RequestFactory
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from config.errors import NotFound
+    from vault import views
+
+    request = RequestFactory().post("/", form_data())
+    request.user = charlie
+    with pytest.raises(NotFound):
+        views.credential_create(request, slug=client_a.slug)
+    reported = SafeExceptionReporterFilter().get_post_parameters(request)
+    for field in ("secret", "notes", "totp_seed"):
+        assert reported[field] != form_data()[field]
+    assert reported["username"] == "admin"
