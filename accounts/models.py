@@ -322,3 +322,42 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class OutboxMessage(models.Model):
+    """An alert to deliver, written in the same transaction as the action it reports.
+
+    A mail server, Redis or Celery outage cannot lose it: the drain job
+    (accounts.tasks.outbox_drain) sends it later and retries with backoff. `topic` names the
+    audit action it reports, the hook point where outbound webhooks will fan out. Holds no
+    secret: subject and body are written for a person's inbox.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    topic = models.CharField(max_length=64)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(sent_at__isnull=True),
+                name="outbox_pending_idx",
+            ),
+            models.Index(fields=["topic", "created_at"], name="outbox_topic_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} to {self.recipient}"

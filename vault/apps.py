@@ -7,7 +7,11 @@ class VaultConfig(AppConfig):
 
     def ready(self) -> None:
         from vault.envelope import EncryptedField, encrypted_field_register
-        from vault.models import CREDENTIAL_RECORD_TYPE, CREDENTIAL_VERSION_RECORD_TYPE
+        from vault.models import (
+            CREDENTIAL_RECORD_TYPE,
+            CREDENTIAL_VERSION_RECORD_TYPE,
+            SHARE_LINK_RECORD_TYPE,
+        )
 
         for field in ("secret", "notes", "totp_seed"):
             encrypted_field_register(
@@ -17,4 +21,7 @@ class VaultConfig(AppConfig):
             EncryptedField(
                 "vault.CredentialSecretVersion", "secret", CREDENTIAL_VERSION_RECORD_TYPE
             )
+        )
+        encrypted_field_register(
+            EncryptedField("vault.ShareLink", "payload", SHARE_LINK_RECORD_TYPE)
         )

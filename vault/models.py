@@ -137,6 +137,11 @@ def privilege_tier_for(credential_type: str, requested: str = "") -> PrivilegeTi
     return derived
 
 
+class RotationRequiredReason(models.TextChoices):
+    CHECKOUT_ENDED = "checkout_ended", "Checkout ended"
+    EMERGENCY_OPENED = "emergency_opened", "Emergency seal broken"
+
+
 class Credential(models.Model):
     """A secret of one client, optionally tied to one of that client's systems.
 
@@ -203,6 +208,18 @@ class Credential(models.Model):
     next_rotation_due = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Set when a lease ends or a seal is broken; cleared by the next change of the secret.
+    # The rotation app turns it into a rotation task.
+    rotation_required_at = models.DateTimeField(null=True, blank=True)
+    rotation_required_reason = models.CharField(
+        max_length=32, choices=RotationRequiredReason.choices, blank=True
+    )
+    # Sealed emergency (break-glass) credential: opened only with the permission and a reason.
+    is_emergency = models.BooleanField(default=False)
+    seal_broken_at = models.DateTimeField(null=True, blank=True)
+    seal_broken_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     tags = models.ManyToManyField(Tag, blank=True, related_name="credentials")
@@ -218,6 +235,18 @@ class Credential(models.Model):
                 condition=Q(status__in=["active", "exposed", "compromised", "archived"]),
                 name="vault_credential_status_known",
             ),
+            models.CheckConstraint(
+                condition=Q(seal_broken_at__isnull=True) | Q(is_emergency=True),
+                name="vault_credential_only_emergency_seals_break",
+            ),
+            models.CheckConstraint(
+                condition=Q(rotation_required_at__isnull=True, rotation_required_reason="")
+                | (Q(rotation_required_at__isnull=False) & ~Q(rotation_required_reason="")),
+                name="vault_credential_rotation_required_has_reason",
+            ),
+        ]
+        permissions = [
+            ("open_emergency", "Can open sealed emergency credentials (break glass)"),
         ]
         indexes = [
             # Client credential lists filter on status and sort by name.
@@ -228,6 +257,11 @@ class Credential(models.Model):
                 name="vault_cred_rotation_due_idx",
             ),
             models.Index(fields=["name"], name="vault_cred_name_idx"),
+            models.Index(
+                fields=["rotation_required_at"],
+                condition=Q(rotation_required_at__isnull=False),
+                name="vault_cred_rotation_req_idx",
+            ),
             models.Index(fields=["username"], name="vault_cred_username_idx"),
         ]
 
@@ -283,3 +317,196 @@ class CredentialSecretVersion(models.Model):
 
     def __str__(self) -> str:
         return f"Version {self.version} of credential {self.credential_id}"
+
+
+# --- Per-client vault policy -----------------------------------------------------------------
+
+
+class ClientVaultPolicy(models.Model):
+    """How one client wants its credentials opened; a client without a row gets the defaults.
+
+    Tenant: one row per client, read through vault.selectors.vault_policy_for.
+    """
+
+    client = models.OneToOneField(
+        "tenants.Client", on_delete=models.PROTECT, primary_key=True, related_name="vault_policy"
+    )
+    reveal_ticket_required = models.BooleanField(
+        default=False, help_text="Every reveal and copy names the ticket it is for."
+    )
+    checkout_approval_required = models.BooleanField(
+        default=False, help_text="A manager approves each checkout before it starts."
+    )
+    checkout_default_minutes = models.PositiveIntegerField(default=60)
+    checkout_max_minutes = models.PositiveIntegerField(default=480)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "client vault policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(checkout_default_minutes__gte=5)
+                & Q(checkout_max_minutes__lte=7 * 24 * 60)
+                & Q(checkout_default_minutes__lte=models.F("checkout_max_minutes")),
+                name="vault_policy_checkout_durations_sane",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Vault policy of client {self.client_id}"
+
+
+# --- Checkouts -------------------------------------------------------------------------------
+
+
+class Checkout(models.Model):
+    """An exclusive, time-boxed, ticket-linked lease on a high-privilege credential.
+
+    Tenant: the credential's client (repeated for the approval queue's index). A lease is
+    active from `starts_at` to `expires_at`; one whose `expires_at` has passed is over even
+    before the expiry job marks it (services check the time, not only the status). The
+    database holds at most one active lease per credential.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Awaiting approval"
+        ACTIVE = "active", "Active"
+        DENIED = "denied", "Denied"
+        CANCELLED = "cancelled", "Cancelled"
+        RETURNED = "returned", "Checked in"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey("tenants.Client", on_delete=models.PROTECT, related_name="+")
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="checkouts")
+    requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="checkouts"
+    )
+    ticket = models.CharField(max_length=64)
+    reason = models.CharField(max_length=500)
+    duration_minutes = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    end_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential"],
+                condition=Q(status="active"),
+                name="vault_checkout_one_active_per_credential",
+            ),
+            models.UniqueConstraint(
+                fields=["credential", "requested_by"],
+                condition=Q(status="requested"),
+                name="vault_checkout_one_pending_request_per_person",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="active")
+                | (Q(starts_at__isnull=False) & Q(expires_at__isnull=False)),
+                name="vault_checkout_active_has_window",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["returned", "expired", "revoked"])
+                | Q(ended_at__isnull=False),
+                name="vault_checkout_ended_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=5), name="vault_checkout_duration_positive"
+            ),
+        ]
+        indexes = [
+            # The expiry job scans active leases by end time.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active"),
+                name="vault_checkout_expiry_idx",
+            ),
+            # The approval queue lists requests by client, oldest first.
+            models.Index(
+                fields=["client", "requested_at"],
+                condition=Q(status="requested"),
+                name="vault_checkout_queue_idx",
+            ),
+            # "My checkouts".
+            models.Index(fields=["requested_by", "-requested_at"], name="vault_checkout_mine_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Checkout of {self.credential_id} by {self.requested_by_id} ({self.status})"
+
+
+# --- One-time share links ----------------------------------------------------------------------
+
+SHARE_LINK_RECORD_TYPE = "vault.share_link"
+
+
+class ShareLink(models.Model):
+    """A one-time link that hands one credential's secret to a client contact.
+
+    Tenant: the credential's client. Secrecy: only a SHA-256 hash of the link's 256-bit token
+    is stored; `payload` is sealed under the client's key, bound to
+    (client, "vault.share_link", id, "payload"), and wiped once the link is used up, revoked
+    or expired. The optional passphrase is stored as a Django password hash.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey("tenants.Client", on_delete=models.PROTECT, related_name="+")
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="share_links")
+    created_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    recipient = models.CharField(max_length=200)
+    token_hash = models.CharField(max_length=64, unique=True)
+    payload = models.BinaryField(null=True, editable=False)
+    passphrase_hash = models.CharField(max_length=256, blank=True)
+    max_views = models.PositiveSmallIntegerField(default=1)
+    views = models.PositiveSmallIntegerField(default=0)
+    failed_passphrase_attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_viewed_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_views__gte=1) & Q(max_views__lte=10),
+                name="vault_sharelink_view_limit_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(views__lte=models.F("max_views")),
+                name="vault_sharelink_views_within_limit",
+            ),
+        ]
+        indexes = [
+            # The purge job finds links still holding a payload by expiry.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(payload__isnull=False),
+                name="vault_sharelink_purge_idx",
+            ),
+            models.Index(fields=["credential", "-created_at"], name="vault_sharelink_cred_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Share link {self.id} for {self.recipient}"

@@ -220,6 +220,9 @@ else:
         "control_folder": str(CELERY_DATA_DIR / "control"),
     }
     CELERY_RESULT_BACKEND = f"file://{CELERY_DATA_DIR / 'results'}"
+    # Celery's file backend refuses to start without its folders, even for eager tasks.
+    for _folder in ("queue", "control", "results"):
+        (CELERY_DATA_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -285,6 +288,23 @@ CELERY_BEAT_SCHEDULE["audit-siem-forward"] = {
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
     "task": "audit.tasks.audit_checkpoint_write",
     "schedule": timedelta(minutes=15),
+}
+
+# Vault and alerts: lease expiry (leases also end at read time without it), share-link purge,
+# and the outbox of alerts (mail outages delay alerts, never lose them).
+CELERY_BEAT_SCHEDULE["vault-checkouts-expire"] = {
+    "task": "vault.tasks.checkouts_expire",
+    "schedule": timedelta(minutes=1),
+    "options": {"expires": 50},
+}
+CELERY_BEAT_SCHEDULE["vault-share-links-purge"] = {
+    "task": "vault.tasks.share_links_purge",
+    "schedule": timedelta(minutes=10),
+}
+CELERY_BEAT_SCHEDULE["accounts-outbox-drain"] = {
+    "task": "accounts.tasks.outbox_drain",
+    "schedule": timedelta(minutes=1),
+    "options": {"expires": 50},
 }
 
 # The audit table's covering indexes INCLUDE extra columns on PostgreSQL; SQLite (the demo)

@@ -9,8 +9,14 @@ INTERFACE_MODULES = {"views.py", "forms.py", "tasks.py", "api.py", "serializers.
 
 
 def interface_files() -> list[Path]:
+    """Interface modules, and every module of an interface package such as views/."""
+    packages = {name.removesuffix(".py") for name in INTERFACE_MODULES}
     return [
-        path for app in APPS for path in (ROOT / app).glob("*.py") if path.name in INTERFACE_MODULES
+        path
+        for app in APPS
+        for path in [*(ROOT / app).glob("*.py"), *(ROOT / app).glob("*/*.py")]
+        if (path.parent.name == app and path.name in INTERFACE_MODULES)
+        or path.parent.name in packages
     ]
 
 
@@ -52,13 +58,21 @@ def test_no_view_module_imports_another_apps_views():
     assert offenders == []
 
 
+def _layer_modules(app):
+    """An app's services and selectors, each a module or a package of modules."""
+    paths = []
+    for layer in ("services", "selectors"):
+        package = ROOT / app / layer
+        module = ROOT / app / f"{layer}.py"
+        paths += sorted(package.glob("*.py")) if package.is_dir() else [module]
+    return [path for path in paths if path.exists()]
+
+
 def test_services_and_selectors_take_keyword_only_arguments_with_an_actor():
     offenders = []
     for app in APPS:
-        for name in ("services.py", "selectors.py"):
-            path = ROOT / app / name
-            if not path.exists():
-                continue
+        for path in _layer_modules(app):
+            name = str(path.relative_to(ROOT / app))
             for node in ast.parse(path.read_text()).body:
                 if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
                     continue

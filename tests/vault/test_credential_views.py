@@ -302,7 +302,7 @@ def test_error_reports_mask_the_secret_notes_and_seed_posted_to_the_forms(charli
     from django.views.debug import SafeExceptionReporterFilter
 
     from config.errors import NotFound
-    from vault import views
+    from vault.views import credentials as views
 
     request = RequestFactory().post("/", form_data())
     request.user = charlie

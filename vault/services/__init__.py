@@ -1,0 +1,43 @@
+"""The vault's services: one module per area, re-exported here for callers."""
+
+from vault.services.credentials import (
+    HIGH_TIER_REFUSAL,
+    HOST_MAX,
+    NAME_MAX,
+    REVEAL_PURPOSES,
+    TAG_PATTERN,
+    TICKET_MAX,
+    credential_archive,
+    credential_create,
+    credential_reveal,
+    credential_update,
+    reveal_ticket_required,
+)
+from vault.services.keys import (
+    client_crypto_shred,
+    client_key_rotation_remaining,
+    client_key_rotation_start,
+    client_key_rotation_step,
+    kek_rotate,
+    kek_rotation_remaining,
+)
+
+__all__ = [
+    "HIGH_TIER_REFUSAL",
+    "HOST_MAX",
+    "NAME_MAX",
+    "REVEAL_PURPOSES",
+    "TAG_PATTERN",
+    "TICKET_MAX",
+    "client_crypto_shred",
+    "client_key_rotation_remaining",
+    "client_key_rotation_start",
+    "client_key_rotation_step",
+    "credential_archive",
+    "credential_create",
+    "credential_reveal",
+    "credential_update",
+    "kek_rotate",
+    "kek_rotation_remaining",
+    "reveal_ticket_required",
+]

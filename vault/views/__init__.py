@@ -1,0 +1,1 @@
+"""The vault's pages, one module per area."""
