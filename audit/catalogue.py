@@ -39,6 +39,10 @@ ACTIONS: dict[str, str] = {
     "credential.revealed": "A credential's secret was revealed.",
     "credential.checked_out": "A high-privilege credential was checked out.",
     "credential.emergency_opened": "A sealed emergency credential was opened.",
+    # Checkouts and client vault policy (vault)
+    # Sealed emergency credentials (vault)
+    # One-time share links (vault)
+    # Secret history and TOTP codes (vault)
     # The audit log itself
     "audit.verified": "The audit chain was verified (nightly job or audit_verify).",
     "audit.checkpoint_written": "The chain head was written outside the database.",

@@ -33,4 +33,8 @@ urlpatterns = [
         credentials.credential_reveal,
         name="credential_reveal",
     ),
+    # Checkouts and client vault policy
+    # Sealed emergency credentials
+    # One-time share links (staff side)
+    # Secret history and TOTP codes
 ]
