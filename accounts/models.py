@@ -1,8 +1,8 @@
 """Staff accounts, roles, invitations and MFA devices.
 
 Not tenant-scoped: a staff member belongs to the MSP, and reaches clients only through
-tenants.Assignment. MFA secrets are sealed by the vault keyring (never stored in plain), and
-backup codes are stored only as keyed hashes.
+tenants.Assignment. MFA secrets are sealed by a system key from the key provider (never
+stored in plain), and backup codes are stored only as keyed hashes.
 """
 
 import hmac
@@ -20,7 +20,7 @@ from django.utils.crypto import salted_hmac
 from django_otp.models import Device, ThrottlingMixin
 from django_otp.oath import TOTP
 
-from vault import keyring
+from vault import system_keys
 
 TOTP_PURPOSE = "keyhold:accounts:totp-secret"
 BACKUP_CODE_PURPOSE = "keyhold:accounts:backup-code"
@@ -182,7 +182,7 @@ class AtomicThrottlingMixin(ThrottlingMixin):
 
 
 class TotpDevice(AtomicThrottlingMixin, Device):
-    """An authenticator app. The shared secret is sealed with the keyring, bound to the user.
+    """An authenticator app. The shared secret is sealed with a system key, bound to the user.
 
     django-otp's own TOTPDevice keeps the key in plain hex, which a credential vault cannot
     accept; this device keeps django-otp's session and throttling machinery and replaces
@@ -209,12 +209,12 @@ class TotpDevice(AtomicThrottlingMixin, Device):
 
     @classmethod
     def seal_secret(cls, secret: bytes, *, user_id: uuid.UUID) -> bytes:
-        return keyring.system_seal(
+        return system_keys.system_seal(
             secret, purpose=TOTP_PURPOSE, associated_data=cls._associated_data(user_id)
         )
 
     def secret(self) -> bytes:
-        return keyring.system_open(
+        return system_keys.system_open(
             bytes(self.sealed_secret),
             purpose=TOTP_PURPOSE,
             associated_data=self._associated_data(self.user_id),
@@ -261,8 +261,8 @@ class BackupCodeDevice(AtomicThrottlingMixin, Device):
 
     @staticmethod
     def digest(code: str) -> str:
-        # Version 1 always: a stored digest must stay comparable after keyring rotation.
-        _, key = keyring.system_mac_key(purpose=BACKUP_CODE_PURPOSE, version=1)
+        # Version 1 always: a stored digest must stay comparable after any system key change.
+        _, key = system_keys.system_mac_key(purpose=BACKUP_CODE_PURPOSE, version=1)
         return hmac.new(key, BackupCodeDevice.normalize(code).encode(), sha256).hexdigest()
 
     def verify_token(self, token: str) -> bool:

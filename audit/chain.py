@@ -2,8 +2,8 @@
 
 entry_hash = HMAC-SHA256(chain key, "keyhold-audit-v1" NUL previous_hash NUL canonical event),
 where the canonical event is sorted-key, compact JSON of every stored field except the two
-hashes. The chain key is derived from the keyring (never stored in the database), and the
-key version is part of each event so rotation keeps old events verifiable.
+hashes. The chain key is derived from the system key (vault/system_keys.py), which only the
+key provider can unwrap, and its version is part of each event so old events stay verifiable.
 
 Ordering: audit.record() takes a row lock on AuditChainHead, assigns sequence = head + 1 and
 updates the head in the same transaction, so appends are serialised in commit order and
@@ -16,7 +16,7 @@ import hmac
 import json
 from typing import Any
 
-from vault.keyring import system_mac_key
+from vault.system_keys import system_mac_key
 
 CHAIN_PURPOSE = "keyhold:audit:chain"
 DOMAIN = b"keyhold-audit-v1"

@@ -165,7 +165,7 @@ def audit_chain_check_up_to(head: AuditChainHead | None) -> ChainVerification:
             try:
                 keys[version] = chain.chain_key(version)[1]
             except Exception:
-                return _broken(sequence, f"names key version {version}, which the keyring lacks")
+                return _broken(sequence, f"names key version {version}, which the system keys lack")
         recomputed = chain.entry_hash(previous_hash=previous_hash, fields=fields, key=keys[version])
         if not hmac.compare_digest(recomputed, stored_hash):
             return _broken(sequence, "was altered (its hash does not match its content)")

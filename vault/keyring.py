@@ -86,31 +86,6 @@ def active_keyring() -> Keyring:
     return _keyring_at(str(settings.KEYHOLD_KEYRING))
 
 
-def system_seal(plaintext: bytes, *, purpose: str, associated_data: bytes) -> bytes:
-    """Seal a system secret (not client data) under a purpose-bound subkey of the keyring."""
-    keyring = active_keyring()
-    key = crypto.derive_key(keyring.key(keyring.current_version), purpose=purpose)
-    return crypto.seal(
-        plaintext, key=key, key_version=keyring.current_version, associated_data=associated_data
-    )
-
-
-def system_open(sealed: bytes, *, purpose: str, associated_data: bytes) -> bytes:
-    keyring = active_keyring()
-    return crypto.open_sealed(
-        sealed,
-        key_for_version=lambda version: crypto.derive_key(keyring.key(version), purpose=purpose),
-        associated_data=associated_data,
-    )
-
-
-def system_mac_key(*, purpose: str, version: int | None = None) -> tuple[int, bytes]:
-    """A versioned keyed-hash key (the audit chain): the current version unless one is named."""
-    keyring = active_keyring()
-    chosen = keyring.current_version if version is None else version
-    return chosen, crypto.derive_key(keyring.key(chosen), purpose=purpose)
-
-
 def keyring_add_version(path: Path) -> Keyring:
     """Add a new key version and make it current (KEK rotation); every older version is kept.
 

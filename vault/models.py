@@ -510,3 +510,26 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return f"Share link {self.id} for {self.recipient}"
+
+
+class SystemKey(models.Model):
+    """One version of Keyhold's own root key, wrapped by the key provider's KEK.
+
+    Not tenant data: purpose-bound subkeys of it key the audit chain, seal staff TOTP secrets
+    and digest backup codes (vault/system_keys.py). Wrapped by the same KEK as client data
+    keys, so with KMS or Transit these are protected by the provider too, and rotate_kek
+    rewraps them with the data keys.
+    """
+
+    version = models.PositiveIntegerField(primary_key=True)
+    wrapped_key = models.BinaryField(editable=False)
+    provider = models.CharField(max_length=32)
+    provider_key_id = models.CharField(max_length=256)
+    provider_key_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"System key v{self.version}"
+
+    def __repr__(self) -> str:
+        return f"<SystemKey v{self.version} {self.provider}>"

@@ -35,10 +35,9 @@ from vault.envelope import (
     record_decryption_failure,
     wrap_context,
 )
-from vault.models import (
-    ClientDataKey,
-)
-from vault.providers import WrappedKey, provider_from_settings
+from vault.models import ClientDataKey, SystemKey
+from vault.providers import KeyProvider, WrappedKey, provider_from_settings
+from vault.system_keys import system_key_context, system_key_wrapped
 
 _HEADER_BYTES = 7  # b"KH" | format version | key version (crypto.py)
 
@@ -99,6 +98,7 @@ def kek_rotate(
             last_pk = rows[-1].pk
             if on_batch is not None:
                 on_batch(rewrapped, pending)
+        system_keys_rewrapped = _system_keys_rewrap(provider)
         remaining = stale.count()
         other_providers = (
             ClientDataKey.objects.exclude(state=ClientDataKey.State.DESTROYED)
@@ -115,10 +115,33 @@ def kek_rotate(
                     "kek_id": current_id,
                     "kek_version": current_version,
                     "rewrapped": rewrapped,
+                    "system_keys_rewrapped": system_keys_rewrapped,
                     "remaining": remaining,
                     "other_providers": other_providers,
                 },
             )
+    return rewrapped
+
+
+def _system_keys_rewrap(provider: KeyProvider) -> int:
+    """Rewrap Keyhold's own root keys (a handful of rows) under the current KEK."""
+    rewrapped = 0
+    with transaction.atomic():
+        stale = SystemKey.objects.select_for_update().filter(provider=provider.name)
+        stale = stale.filter(
+            ~Q(provider_key_id=provider.key_id())
+            | Q(provider_key_version__lt=provider.key_version())
+        )
+        for row in stale:
+            wrapped = provider.rewrap(
+                system_key_wrapped(row), context=system_key_context(row.version)
+            )
+            SystemKey.objects.filter(pk=row.pk).update(
+                wrapped_key=wrapped.ciphertext,
+                provider_key_id=wrapped.key_id,
+                provider_key_version=wrapped.key_version,
+            )
+            rewrapped += 1
     return rewrapped
 
 
