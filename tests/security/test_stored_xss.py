@@ -1,0 +1,127 @@
+"""Stored XSS (check C42): markup typed into any credential field renders inert everywhere.
+
+Every value a person can type that a page shows back (client and system names, the
+credential's name, username and secret, tickets and reasons that reach the audit pages)
+carries markup; every page that shows it must show it as text. The browser half of this
+check lives in tests/e2e/test_reveal.py (no dialog fires when such a secret is revealed).
+"""
+
+import pytest
+from django.utils import timezone
+from django.utils.html import escape
+
+from accounts.models import Role
+from tenants import services as tenant_services
+from tenants.models import AccessLevel
+from tests.conftest import sign_in
+from tests.factories import UserFactory
+from vault import services as vault_services
+from vault.models import CredentialType
+
+PAYLOADS = [
+    '<script>alert("kh-xss")</script>',
+    '"><img src=x onerror=alert("kh-xss")>',
+    "' autofocus onfocus='alert(1)",
+]
+
+
+class Seeded:
+    """A client whose every typed field carries `payload`, and a manager who sees it all."""
+
+    def __init__(self, payload: str):
+        self.payload = payload
+        self.manager = UserFactory(roles=[Role.MANAGER, Role.AUDITOR])
+        self.client = tenant_services.client_create(
+            actor=UserFactory(roles=[Role.ADMINISTRATOR]), name=f"Client {payload}"
+        )
+        tenant_services.assignment_grant(
+            actor=None, client=self.client, user=self.manager, level=AccessLevel.MANAGE
+        )
+        self.system = tenant_services.system_create(
+            actor=self.manager, client=self.client, name=f"DC01 {payload}", kind="server"
+        )
+        self.credential = vault_services.credential_create(
+            actor=self.manager,
+            client=self.client,
+            system=self.system,
+            name=f"Backup {payload}",
+            credential_type=CredentialType.SERVICE_ACCOUNT,
+            username=f"svc{payload}",
+            secret=f"S3cret{payload}",
+            notes=f"Notes {payload}",
+        )
+        vault_services.credential_reveal(
+            actor=self.manager, credential=self.credential, ticket=f"T-{payload}"[:64]
+        )
+        self.archived = vault_services.credential_create(
+            actor=self.manager,
+            client=self.client,
+            name=f"Old {payload}",
+            credential_type=CredentialType.STANDARD_USER,
+            secret="unused-secret-1",
+        )
+        vault_services.credential_archive(
+            actor=self.manager, credential=self.archived, reason=f"Retired {payload}"
+        )
+
+    def pages(self) -> list[str]:
+        slug = self.client.slug
+        base = f"/clients/{slug}/credentials/"
+        month = timezone.now().strftime("%Y-%m")
+        return [
+            "/clients/",
+            f"/clients/{slug}/",
+            f"/clients/{slug}/access/",
+            f"/clients/{slug}/systems/{self.system.pk}/",
+            base,
+            f"{base}?status=archived",
+            f"{base}{self.credential.pk}/",
+            f"{base}{self.credential.pk}/edit/",
+            f"{base}{self.archived.pk}/",
+            "/credentials/",
+            "/credentials/?q=Backup",
+            "/search/?q=Backup",
+            "/search/?q=DC01",
+            f"/audit/reviews/?month={month}",
+            f"/audit/reviews/events/?month={month}",
+            "/audit/hygiene/",
+            "/notifications/",
+        ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_markup_in_every_field_renders_as_text_on_every_page(client, payload):
+    seeded = Seeded(payload)
+    sign_in(client, seeded.manager)
+    shown_escaped = set()
+    for path in seeded.pages():
+        response = client.get(path)
+        assert response.status_code == 200, path
+        html = response.content.decode()
+        assert payload not in html, path
+        if escape(payload) in html:
+            shown_escaped.add(path)
+    # The fields are really on these pages, escaped, not merely absent.
+    slug = seeded.client.slug
+    for path in (
+        "/clients/",
+        f"/clients/{slug}/credentials/",
+        f"/clients/{slug}/credentials/{seeded.credential.pk}/",
+        "/search/?q=Backup",
+    ):
+        assert path in shown_escaped, path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_a_revealed_secret_with_markup_is_text(client, payload):
+    seeded = Seeded(payload)
+    sign_in(client, seeded.manager)
+    path = f"/clients/{seeded.client.slug}/credentials/{seeded.credential.pk}/reveal/"
+    for purpose in ("reveal", "copy"):
+        response = client.post(path, {"ticket": "T-1", "purpose": purpose})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert f"S3cret{payload}" not in html
+        assert escape(f"S3cret{payload}") in html
