@@ -5,15 +5,18 @@ the action is the system's own (command line set-up, an anonymous invitee).
 """
 
 import base64
+import logging
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import transaction
+from django.core.mail import EmailMessage, get_connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_otp.models import Device
@@ -23,6 +26,7 @@ from accounts.models import (
     BackupCodeDevice,
     Invitation,
     Notification,
+    OutboxMessage,
     Role,
     TotpDevice,
     User,
@@ -31,6 +35,8 @@ from audit import services as audit
 from audit.models import Outcome
 from audit.services import Attempt, Target, recording_failures
 from config.errors import AccessDenied, InvalidRequest, NotFound
+
+logger = logging.getLogger(__name__)
 
 BACKUP_CODE_COUNT = 10
 _BACKUP_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -328,6 +334,32 @@ def user_roles_set(*, actor: User, user: User, roles: list[str]) -> None:
             )
 
 
+BREAK_GLASS_PERMISSION = ("vault", "open_emergency")
+
+
+def break_glass_set(*, actor: User, user: User, allowed: bool) -> None:
+    """Let one person open sealed emergency credentials, or stop them (administrators).
+
+    Managers have it through their role; this grants it to someone else by name. The
+    permission is the vault's, named here by app label and codename only.
+    """
+    target = Target.of(user)
+    action = "staff.break_glass_changed"
+    attempt = Attempt(actor=actor, action=action, target=target, details={"allowed": allowed})
+    with recording_failures(attempt):
+        require_role(actor, Role.ADMINISTRATOR, action="grant break-glass access")
+        if allowed and not user.is_active:
+            raise InvalidRequest(f"{user} is deactivated and cannot be given break-glass access.")
+        app_label, codename = BREAK_GLASS_PERMISSION
+        permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        with transaction.atomic():
+            if allowed:
+                user.user_permissions.add(permission)
+            else:
+                user.user_permissions.remove(permission)
+            audit.record(actor=actor, action=action, target=target, details={"allowed": allowed})
+
+
 def demo_staff_member_create(
     *, actor: None, email: str, full_name: str, roles: list[str], password: str
 ) -> User:
@@ -362,3 +394,149 @@ def notifications_mark_read(*, actor: User) -> int:
         return Notification.objects.filter(user=actor, read_at__isnull=True).update(
             read_at=timezone.now()
         )
+
+
+# --- Alerts --------------------------------------------------------------------------------
+# An alert is an in-app notice and an outbox email per recipient, written inside the
+# transaction of the action it reports: if the action commits, the alert cannot be lost to a
+# mail, Redis or Celery outage; if the alert cannot be written, the action does not happen.
+# outbox_drain delivers the emails later and retries with backoff.
+OUTBOX_BATCH = 100
+OUTBOX_FIRST_RETRY = timedelta(minutes=1)
+OUTBOX_MAX_RETRY = timedelta(hours=1)
+# After this many failed sends of one message, administrators get one in-app notice.
+OUTBOX_ADMIN_NOTICE_AFTER = 5
+OUTBOX_SEND_TIMEOUT_SECONDS = 30
+OUTBOX_ERROR_MAX = 200
+
+
+class AlertWriteError(Exception):
+    """The alert could not be written; the action it reports must not happen."""
+
+
+def alert_send(
+    *,
+    actor: User | None,
+    topic: str,
+    recipients: Iterable[User],
+    subject: str,
+    body: str,
+    link: str = "",
+    notice: str = "",
+) -> int:
+    """Write a notice and an outbox email per recipient inside the caller's transaction.
+
+    `topic` is the audit action the alert reports; `subject`, `body` and `notice` (the
+    in-app text, the subject unless given) never hold a secret; the email ends with the
+    absolute address of `link` (a path in Keyhold). Returns how many people were alerted;
+    raises AlertWriteError if the rows cannot be written (the caller's transaction then
+    rolls back with its action).
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("alert_send() runs inside the transaction of the action it reports")
+    people = list({user.pk: user for user in recipients}.values())
+    if link:
+        body = f"{body.rstrip()}\n\nOpen it in Keyhold: {settings.KEYHOLD_BASE_URL}{link}\n"
+    try:
+        Notification.objects.bulk_create(
+            Notification(user=user, message=(notice or subject)[:500], link=link[:200])
+            for user in people
+        )
+        OutboxMessage.objects.bulk_create(
+            OutboxMessage(
+                topic=topic[:64],
+                recipient=user.email,
+                subject=subject[:200],
+                body=body,
+            )
+            for user in people
+            if user.email
+        )
+    except DatabaseError as error:
+        raise AlertWriteError(f"could not write the {topic} alert") from error
+    return len(people)
+
+
+def alert_managers(
+    *, actor: User | None, topic: str, subject: str, body: str, link: str = ""
+) -> int:
+    """Alert every active manager (see alert_send), inside the caller's transaction."""
+    managers = User.objects.filter(is_active=True, groups__name=Role.MANAGER).distinct()
+    return alert_send(
+        actor=actor, topic=topic, recipients=managers, subject=subject, body=body, link=link
+    )
+
+
+def _outbox_retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4, 8 ... minutes after each failure, never more than an hour."""
+    return min(OUTBOX_FIRST_RETRY * (2 ** max(attempts - 1, 0)), OUTBOX_MAX_RETRY)
+
+
+def _outbox_error_text(error: Exception) -> str:
+    text = f"{type(error).__name__}: {error}"
+    password = settings.EMAIL_HOST_PASSWORD
+    if password:
+        text = text.replace(password, "[redacted]")
+    return text[:OUTBOX_ERROR_MAX]
+
+
+def _outbox_notify_administrators(message: OutboxMessage) -> None:
+    administrators = User.objects.filter(is_active=True, groups__name=Role.ADMINISTRATOR)
+    notice = (
+        f"An alert email to {message.recipient} ({message.topic}) failed "
+        f"{message.attempts} times; Keyhold keeps retrying. Check the mail settings. "
+        f"Last error: {message.last_error}"
+    )
+    Notification.objects.bulk_create(
+        Notification(user=admin, message=notice[:500]) for admin in administrators.distinct()
+    )
+
+
+def outbox_drain(*, limit: int = OUTBOX_BATCH) -> int:
+    """Send due alert emails; a failed send is retried later with backoff. Returns sent."""
+    now = timezone.now()
+    due = list(
+        OutboxMessage.objects.filter(sent_at__isnull=True, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not due:
+        return 0
+    mail = get_connection(fail_silently=False, timeout=OUTBOX_SEND_TIMEOUT_SECONDS)
+    sent = 0
+    for pk in due:
+        with transaction.atomic():
+            # The row stays locked while it is sent: a concurrent drain skips it rather
+            # than sending it twice (PostgreSQL; SQLite serialises writers anyway).
+            message = (
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, sent_at__isnull=True, next_attempt_at__lte=now)
+                .first()
+            )
+            if message is None:
+                continue
+            try:
+                EmailMessage(
+                    subject=message.subject,
+                    body=message.body,
+                    to=[message.recipient],
+                    connection=mail,
+                ).send()
+            except Exception as error:  # any transport failure is retried, never lost
+                message.attempts += 1
+                message.last_error = _outbox_error_text(error)
+                message.next_attempt_at = timezone.now() + _outbox_retry_delay(message.attempts)
+                message.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+                logger.warning(
+                    "outbox.send_failed",
+                    extra={"outbox_id": str(message.pk), "attempts": message.attempts},
+                )
+                if message.attempts == OUTBOX_ADMIN_NOTICE_AFTER:
+                    _outbox_notify_administrators(message)
+            else:
+                message.attempts += 1
+                message.sent_at = timezone.now()
+                message.last_error = ""
+                message.save(update_fields=["attempts", "sent_at", "last_error"])
+                sent += 1
+    return sent

@@ -12,3 +12,9 @@ def invitations_purge_expired() -> int:
 @shared_task
 def sessions_clear_expired() -> None:
     call_command("clearsessions")
+
+
+@shared_task
+def outbox_drain() -> int:
+    """Send the alert emails that are due (beat runs it every minute)."""
+    return services.outbox_drain()

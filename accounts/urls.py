@@ -24,5 +24,10 @@ urlpatterns = [
     path("staff/<uuid:user_id>/", views.staff_detail, name="staff_detail"),
     path("staff/<uuid:user_id>/roles/", views.staff_roles_update, name="staff_roles_update"),
     path("staff/<uuid:user_id>/mfa-reset/", views.staff_mfa_reset, name="staff_mfa_reset"),
+    path(
+        "staff/<uuid:user_id>/break-glass/",
+        views.staff_break_glass_update,
+        name="staff_break_glass_update",
+    ),
     path("staff/<uuid:user_id>/deactivate/", views.staff_deactivate, name="staff_deactivate"),
 ]

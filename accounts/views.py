@@ -228,7 +228,16 @@ def invitation_revoke(request, invitation_id):
 def staff_detail(request, user_id):
     member = selectors.staff_get(actor=request.user, user_id=user_id)
     form = RolesForm(initial={"roles": sorted(member.role_names)})
-    return render(request, "accounts/staff_detail.html", {"member": member, "roles_form": form})
+    return render(
+        request,
+        "accounts/staff_detail.html",
+        {
+            "member": member,
+            "roles_form": form,
+            "break_glass": member.is_active and member.has_perm("vault.open_emergency"),
+            "break_glass_by_role": member.has_role(Role.MANAGER),
+        },
+    )
 
 
 @require_POST
@@ -246,6 +255,19 @@ def staff_roles_update(request, user_id):
             messages.success(request, f"Roles of {member} updated.")
     else:
         messages.error(request, "Choose at least one role.")
+    return redirect("accounts:staff_detail", user_id=member.pk)
+
+
+@require_POST
+@recent_mfa_required
+def staff_break_glass_update(request, user_id):
+    member = selectors.staff_get(actor=request.user, user_id=user_id)
+    allowed = request.POST.get("allowed") == "yes"
+    services.break_glass_set(actor=request.user, user=member, allowed=allowed)
+    if allowed:
+        messages.success(request, f"{member} may now open sealed emergency credentials.")
+    else:
+        messages.success(request, f"{member} may no longer open sealed emergency credentials.")
     return redirect("accounts:staff_detail", user_id=member.pk)
 
 

@@ -23,6 +23,9 @@ ACTIONS: dict[str, str] = {
     "staff.created": "A staff account was created directly (demo data only).",
     "staff.roles_changed": "An administrator changed a staff member's roles.",
     "staff.deactivated": "An administrator deactivated a staff member and ended their sessions.",
+    "staff.break_glass_changed": (
+        "An administrator let a staff member open sealed emergency credentials, or stopped them."
+    ),
     # Clients and client access (tenants)
     "client.created": "A client was added.",
     "system.created": "A system was added to a client's inventory.",
@@ -40,9 +43,52 @@ ACTIONS: dict[str, str] = {
     "credential.checked_out": "A high-privilege credential was checked out.",
     "credential.emergency_opened": "A sealed emergency credential was opened.",
     # Checkouts and client vault policy (vault)
+    "credential.checkout_requested": (
+        "A technician asked to check out a high-privilege credential against a ticket "
+        "(refusals, such as a lease held by someone else, are recorded as denied)."
+    ),
+    "credential.checkout_approved": "A manager approved a checkout request; the lease started.",
+    "credential.checkout_denied": "A manager denied a checkout request.",
+    "credential.checkout_cancelled": "A technician withdrew their pending checkout request.",
+    "credential.checked_in": "The holder returned a checkout; the credential is due for rotation.",
+    "credential.checkout_expired": (
+        "A checkout reached its end time; the credential is due for rotation."
+    ),
+    "credential.checkout_revoked": (
+        "A manager ended someone's checkout early; the credential is due for rotation."
+    ),
+    "client.vault_policy_updated": (
+        "A client's vault policy changed (ticket on reveal, checkout approval, durations)."
+    ),
     # Sealed emergency credentials (vault)
+    "credential.emergency_resealed": (
+        "A manager re-sealed an emergency credential whose secret was changed after its seal "
+        "was broken."
+    ),
     # One-time share links (vault)
+    "share_link.created": (
+        "A staff member created a one-time link to a credential's secret for a client contact "
+        "(recipient, expiry, views and whether a passphrase is needed; never the token)."
+    ),
+    "share_link.revoked": "A share link was revoked before it was used up; its payload wiped.",
+    "share_link.opened": (
+        "A share link's page was opened (nothing consumed); denied when the link was used, "
+        "expired, revoked or blocked, which alerts its creator."
+    ),
+    "share_link.revealed": (
+        "A client contact revealed a share link's secret (one view); denied for a dead link "
+        "(creator alerted) or a wrong passphrase (the fifth blocks the link)."
+    ),
+    "share_link.expired": "The purge job wiped the payload of an expired share link.",
     # Secret history and TOTP codes (vault)
+    "credential.history_viewed": (
+        "A manager opened a credential's secret history (versions as metadata, no values)."
+    ),
+    "credential.version_revealed": "A previous secret of a credential was revealed.",
+    "credential.totp_code_shown": (
+        "The current TOTP code of a credential's seed was shown (each request, one per "
+        "30-second window while it stays shown); the seed never leaves Keyhold."
+    ),
     # The audit log itself
     "audit.verified": "The audit chain was verified (nightly job or audit_verify).",
     "audit.checkpoint_written": "The chain head was written outside the database.",
@@ -62,5 +108,11 @@ ACTIONS: dict[str, str] = {
 
 # Actions that open a credential: the monthly review examines these.
 CREDENTIAL_ACCESS_ACTIONS = frozenset(
-    {"credential.revealed", "credential.checked_out", "credential.emergency_opened"}
+    {
+        "credential.revealed",
+        "credential.checked_out",
+        "credential.emergency_opened",
+        "credential.version_revealed",
+        "credential.totp_code_shown",
+    }
 )

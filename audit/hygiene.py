@@ -1,9 +1,11 @@
 """The quarterly hygiene audit: coverage of client systems and the health of credentials.
 
-Credentials do not exist yet (the vault comes with a later issue). Every credential check
-asks a CredentialInventory; until the vault provides one, NoCredentialInventory answers
-that it has no data, and the page says "no credential data yet" rather than showing a
-reassuring zero. The system and client side of coverage reads tenants data and works now.
+Every credential check asks a CredentialInventory. The audit app never imports the vault
+(the vault uses audit, not the reverse): the vault registers its inventory with
+credential_inventory_register() when its app is ready. Without a registered inventory,
+NoCredentialInventory answers that there is no credential data, and the page says "no
+credential data yet" rather than showing a reassuring zero. The system and client side of
+coverage reads tenants data either way.
 
 The audit checks today's data: Keyhold keeps no history of systems, so a quarter's audit
 is the state of things when it is looked at and signed.
@@ -100,7 +102,7 @@ class CredentialInventory(Protocol):
 
 
 class NoCredentialInventory:
-    """The inventory before the vault exists: it knows of no credential data at all."""
+    """The inventory when none is registered: it knows of no credential data at all."""
 
     available = False
 
@@ -129,9 +131,23 @@ class NoCredentialInventory:
         return []
 
 
+_registered_inventory: CredentialInventory | None = None
+
+
+def credential_inventory_register(inventory: CredentialInventory | None) -> None:
+    """Make `inventory` the one the audit asks (the vault's, from its AppConfig.ready).
+
+    None removes it again, and the audit goes back to "no credential data yet".
+    """
+    global _registered_inventory
+    _registered_inventory = inventory
+
+
 def current_inventory() -> CredentialInventory:
-    """The credential inventory in use; the vault's issue replaces this with its own."""
-    return NoCredentialInventory()
+    """The registered credential inventory, or NoCredentialInventory when there is none."""
+    if _registered_inventory is None:
+        return NoCredentialInventory()
+    return _registered_inventory
 
 
 @dataclass

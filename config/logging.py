@@ -16,8 +16,9 @@ _SECRET_KEY_PATTERN = re.compile(
     r"authorization|cookie|csrf|signature|credential|plaintext|backup[_-]?code",
     re.IGNORECASE,
 )
-# One-time tokens that travel in a link's path (invitations) are cut from logged strings.
-_TOKEN_IN_PATH = re.compile(r"(/invitation/)[^/\s?\"']+")
+# One-time tokens that travel in a link's path (invitations, share links) are cut from
+# logged strings.
+_TOKEN_IN_PATH = re.compile(r"(/(?:invitation|share)/)[^/\s?\"']+")
 _KEPT_KEYS = frozenset({"event", "level", "logger", "timestamp", "request_id", "exc_info"})
 
 

@@ -5,6 +5,7 @@ from django.urls import include, path, reverse
 from django.utils.http import urlencode
 
 from tenants import views as tenant_views
+from vault.views import share_links as share_link_views
 
 
 @login_not_required
@@ -22,6 +23,9 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
     path("", include("vault.urls")),
+    # One-time share links: the client contact's public pages (no account).
+    path("share/", share_link_views.share_link_page, name="share_link_page"),
+    path("share/<str:token>/", share_link_views.share_link_landing, name="share_link_landing"),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -17,6 +17,7 @@ from audit.services import Attempt, Target, recording_failures
 from config.errors import AccessDenied, InvalidRequest
 from tenants.models import AccessLevel, Assignment, Client, System
 from tenants.selectors import client_level_for_user
+from tenants.signals import client_access_lowered
 
 _ASSIGNING_ROLES = (Role.MANAGER, Role.ADMINISTRATOR)
 _CLIENT_CREATING_ROLES = (Role.MANAGER, Role.ADMINISTRATOR, Role.ONBOARDING)
@@ -172,6 +173,10 @@ def assignment_grant(
                 current.revoked_by = actor
                 current.save(update_fields=["revoked_at", "revoked_by"])
             assignment = _assignment_create(client=client, user=user, level=level, granted_by=actor)
+            if previous_level is not None and level < previous_level:
+                client_access_lowered.send(
+                    sender=Assignment, actor=actor, client=client, user=user, level=level
+                )
             _record_grant(actor, assignment, previous_level=previous_level)
             return assignment
 
@@ -194,6 +199,13 @@ def assignment_revoke(*, actor: User, assignment: Assignment) -> None:
             if not updated:
                 raise InvalidRequest("This access was already revoked.")
             _sync_guardian_permissions(assignment.user, assignment.client, None)
+            client_access_lowered.send(
+                sender=Assignment,
+                actor=actor,
+                client=assignment.client,
+                user=assignment.user,
+                level=None,
+            )
             audit.record(
                 actor=actor,
                 action="assignment.revoked",

@@ -19,6 +19,7 @@ MAGIC = b"KH"
 FORMAT_VERSION = 1
 NONCE_BYTES = 12
 KEY_BYTES = 32
+TAG_BYTES = 16
 _HEADER = struct.Struct(">2sBI")
 
 
@@ -53,16 +54,38 @@ def sealed_key_version(sealed: bytes) -> int:
     return key_version
 
 
+def aead_open(*, key: bytes, nonce: bytes, ciphertext: bytes, associated_data: bytes) -> bytes:
+    """AES-256-GCM decryption in the one shape the sealed format uses.
+
+    A 256-bit key, a 96-bit nonce and a 128-bit tag at the end of `ciphertext`: any other
+    shape is refused before the library sees it, and every refusal, malformed or not
+    authentic, is the same DecryptionFailed (check C24 runs Wycheproof's vectors here).
+    """
+    if len(key) != KEY_BYTES or len(nonce) != NONCE_BYTES or len(ciphertext) < TAG_BYTES:
+        raise DecryptionFailed("malformed sealed value")
+    try:
+        return AESGCM(key).decrypt(nonce, ciphertext, associated_data)
+    except InvalidTag:
+        raise DecryptionFailed("authentication failed") from None
+
+
 def open_sealed(
-    sealed: bytes, *, key_for_version: Callable[[int], bytes], associated_data: bytes
+    sealed: bytes,
+    *,
+    key_for_version: Callable[[int], bytes],
+    associated_data: bytes,
+    min_key_version: int = 0,
 ) -> bytes:
+    """Open a sealed value; a key version below `min_key_version` is refused (retired)."""
     key_version = sealed_key_version(sealed)
+    if key_version < min_key_version:
+        raise DecryptionFailed("key version retired")
     header = sealed[: _HEADER.size]
     nonce = sealed[_HEADER.size : _HEADER.size + NONCE_BYTES]
     ciphertext = sealed[_HEADER.size + NONCE_BYTES :]
-    try:
-        return AESGCM(key_for_version(key_version)).decrypt(
-            nonce, ciphertext, header + associated_data
-        )
-    except InvalidTag:
-        raise DecryptionFailed("authentication failed") from None
+    return aead_open(
+        key=key_for_version(key_version),
+        nonce=nonce,
+        ciphertext=ciphertext,
+        associated_data=header + associated_data,
+    )

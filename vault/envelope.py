@@ -309,6 +309,13 @@ def field_encrypt(
     )
     if row is None:
         row = client_data_key_create(actor=None, client=client)
+    if row.version < min_data_key_version():
+        # Sealed now, unreadable at once: refuse until the client key is rotated.
+        raise SecretNotSaved(
+            "data_key_version_retired",
+            "This client's data key is older than the minimum key version. Nothing was saved; "
+            "run `python manage.py rotate_client_key` for this client.",
+        )
     ceiling = int(settings.KEYHOLD_DEK_MAX_ENCRYPTIONS)
     if row.encryptions >= ceiling:
         raise SecretNotSaved(
@@ -334,10 +341,19 @@ def sealed_version(sealed: bytes) -> int:
     return crypto.sealed_key_version(bytes(sealed))
 
 
+def min_data_key_version() -> int:
+    """The lowest client data-key version still used (KEYHOLD_MIN_DATA_KEY_VERSION, check C25)."""
+    return int(settings.KEYHOLD_MIN_DATA_KEY_VERSION)
+
+
 def field_decrypt(
     *, client: Client, record_type: str, record_id: str, field: str, sealed: bytes
 ) -> bytes:
-    """Open a field value; SecretUnavailable (nothing revealed) on any failure."""
+    """Open a field value; SecretUnavailable (nothing revealed) on any failure.
+
+    A value sealed under a data-key version below the configured minimum is refused before
+    its key is unwrapped, like Vault Transit's min_decryption_version.
+    """
     sealed = bytes(sealed)
     try:
         version = crypto.sealed_key_version(sealed)
@@ -352,10 +368,16 @@ def field_decrypt(
         )
     except crypto.DecryptionFailed:
         raise SecretUnavailable("decryption_failed") from None
+    minimum = min_data_key_version()
+    if version < minimum:
+        raise SecretUnavailable("data_key_version_retired")
     data_key = data_key_for_client(client=client, version=version)
     try:
         return crypto.open_sealed(
-            sealed, key_for_version=lambda _version: data_key.key, associated_data=ad
+            sealed,
+            key_for_version=lambda _version: data_key.key,
+            associated_data=ad,
+            min_key_version=minimum,
         )
     except crypto.DecryptionFailed:
         raise SecretUnavailable("decryption_failed") from None

@@ -2,6 +2,7 @@ from django import forms
 
 from vault import generator
 from vault.models import TIER_BY_TYPE, Credential, CredentialType, PrivilegeTier
+from vault.services import share_links as share_link_services
 
 TIER_OVERRIDE_CHOICES = [
     ("", "As the type implies"),
@@ -71,6 +72,12 @@ class CredentialForm(forms.Form):
         max_length=512,
     )
     is_shared = forms.BooleanField(label="Shared team credential", required=False)
+    is_emergency = forms.BooleanField(
+        label="Sealed emergency credential (break glass)",
+        required=False,
+        help_text="Kept out of lists and search; opened from the Emergency section with a "
+        "reason, which alerts every manager.",
+    )
     mfa_on_path = forms.ChoiceField(
         label="MFA on this access path",
         choices=Credential.MfaOnPath.choices,
@@ -121,6 +128,7 @@ class CredentialForm(forms.Form):
             "access_method": data["access_method"],
             "host": data.get("host", ""),
             "is_shared": data.get("is_shared", False),
+            "is_emergency": data.get("is_emergency", False),
             "mfa_on_path": data["mfa_on_path"],
             "rotation_interval_days": data.get("rotation_interval_days"),
             "tags": self.tag_names(),
@@ -150,6 +158,7 @@ class CredentialEditForm(CredentialForm):
                 "access_method": credential.access_method,
                 "host": credential.host,
                 "is_shared": credential.is_shared,
+                "is_emergency": credential.is_emergency,
                 "mfa_on_path": credential.mfa_on_path,
                 "rotation_interval_days": credential.rotation_interval_days,
                 "tags": ", ".join(tag.name for tag in credential.tags.all()),
@@ -175,3 +184,95 @@ class CredentialEditForm(CredentialForm):
 
 class ArchiveForm(forms.Form):
     reason = forms.CharField(label="Why archive it", max_length=500)
+
+
+# --- Checkouts and client vault policy -------------------------------------------------------
+
+
+class CheckoutRequestForm(forms.Form):
+    ticket = forms.CharField(
+        label="Ticket",
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    reason = forms.CharField(
+        label="What is it for", max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    duration_minutes = forms.IntegerField(
+        label="For how long (minutes)", min_value=5, max_value=7 * 24 * 60
+    )
+
+    def __init__(self, *args, policy, **kwargs):
+        kwargs.setdefault("initial", {"duration_minutes": policy.checkout_default_minutes})
+        super().__init__(*args, **kwargs)
+        # The service refuses a longer time with the client's limit in its message.
+        self.fields["duration_minutes"].widget.attrs["max"] = policy.checkout_max_minutes
+        self.fields["duration_minutes"].help_text = f"Up to {policy.checkout_max_minutes} minutes."
+
+
+class CheckoutNoteForm(forms.Form):
+    note = forms.CharField(label="Note", max_length=500, required=False)
+
+
+class VaultPolicyForm(forms.Form):
+    reveal_ticket_required = forms.BooleanField(
+        label="Every reveal and copy names a ticket", required=False
+    )
+    checkout_approval_required = forms.BooleanField(
+        label="A manager approves each checkout before it starts", required=False
+    )
+    checkout_default_minutes = forms.IntegerField(
+        label="Default checkout length (minutes)", min_value=5, max_value=7 * 24 * 60
+    )
+    checkout_max_minutes = forms.IntegerField(
+        label="Longest checkout (minutes)",
+        min_value=5,
+        max_value=7 * 24 * 60,
+        help_text="At most 10080 minutes (7 days).",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        default = cleaned.get("checkout_default_minutes")
+        longest = cleaned.get("checkout_max_minutes")
+        if default is not None and longest is not None and default > longest:
+            self.add_error(
+                "checkout_default_minutes",
+                f"The default ({default} minutes) cannot be longer than the longest "
+                f"checkout ({longest} minutes).",
+            )
+        return cleaned
+
+
+# --- One-time share links ---------------------------------------------------------------
+
+
+class ShareLinkForm(forms.Form):
+    """The share form of a credential's page; ids are prefixed so they are unique there."""
+
+    recipient = forms.CharField(
+        label="Recipient",
+        max_length=share_link_services.RECIPIENT_MAX,
+        help_text="The client contact's name or email, for your records and the audit log.",
+    )
+    expires_in_hours = forms.IntegerField(
+        label="Expires after (hours)",
+        min_value=1,
+        max_value=share_link_services.EXPIRY_HOURS_MAX,
+        initial=share_link_services.EXPIRY_HOURS_DEFAULT,
+    )
+    max_views = forms.IntegerField(
+        label="Views allowed", min_value=1, max_value=share_link_services.VIEWS_MAX, initial=1
+    )
+    passphrase = forms.CharField(
+        label="Passphrase (optional)",
+        required=False,
+        strip=False,
+        max_length=share_link_services.PASSPHRASE_MAX,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Tell it to the contact by phone, not in the same email as the link.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "share_%s")
+        super().__init__(*args, **kwargs)

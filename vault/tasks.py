@@ -1,6 +1,8 @@
 from celery import shared_task
 
 from vault import services
+from vault.services import checkouts as checkout_services
+from vault.services import share_links as share_link_services
 
 ROTATION_BATCH_SIZE = 200
 
@@ -19,3 +21,15 @@ def client_key_rotation_continue(client_id: str, batch_size: int = ROTATION_BATC
         if left == 0 or left >= remaining:
             return left
         remaining = left
+
+
+@shared_task
+def share_links_purge() -> int:
+    """Wipe the payloads of expired share links (beat job); idempotent, returns how many."""
+    return share_link_services.share_links_purge(actor=None)
+
+
+@shared_task
+def checkouts_expire() -> int:
+    """End the checkouts past their end time (beat job); idempotent, returns how many."""
+    return checkout_services.checkouts_expire()

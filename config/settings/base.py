@@ -167,13 +167,17 @@ KEYHOLD_TRANSIT_TOKEN_FILE = env_str("KEYHOLD_TRANSIT_TOKEN_FILE")
 KEYHOLD_TRANSIT_KEY = env_str("KEYHOLD_TRANSIT_KEY")
 KEYHOLD_TRANSIT_MOUNT = env_str("KEYHOLD_TRANSIT_MOUNT", "transit")
 KEYHOLD_TRANSIT_CA_BUNDLE = env_str("KEYHOLD_TRANSIT_CA_BUNDLE")
-# Whether every reveal must name a ticket (per-client policies come with checkouts).
+# Whether reveals need a ticket for clients without a vault policy of their own.
 KEYHOLD_REVEAL_TICKET_REQUIRED = env_bool("KEYHOLD_REVEAL_TICKET_REQUIRED", False)
 # Unwrapped client data keys live in this process's memory (never in Redis) this long.
 KEYHOLD_DEK_CACHE_SECONDS = env_int("KEYHOLD_DEK_CACHE_SECONDS", 60, minimum=0)
 # Encryptions under one data key before saving is refused until the client key is rotated;
 # NIST SP 800-38D: stay far below 2**32 random-nonce encryptions per key (check C23).
 KEYHOLD_DEK_MAX_ENCRYPTIONS = env_int("KEYHOLD_DEK_MAX_ENCRYPTIONS", 2**30, minimum=1)
+# Client data-key versions below this are refused for decryption (check C25, like Vault
+# Transit's min_decryption_version); 1 refuses none. Raise it only once rotate_client_key
+# has moved every value to a newer version: the rotation itself cannot read older ones.
+KEYHOLD_MIN_DATA_KEY_VERSION = env_int("KEYHOLD_MIN_DATA_KEY_VERSION", 1, minimum=1)
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 7, minimum=1)
 
 LANGUAGE_CODE = "en-us"
@@ -205,6 +209,8 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "keyhold@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where staff reach Keyhold: alert emails link to pages under it.
+KEYHOLD_BASE_URL = env_str("KEYHOLD_BASE_URL", "http://localhost:8000").rstrip("/")
 
 # Celery: Redis when REDIS_URL is set; otherwise a broker in files under var/, so the
 # embedded demo runs a real worker and beat without Redis (docs/decisions/0002).

@@ -212,3 +212,212 @@
     });
   });
 })();
+
+// --- One-time share links (vault/share_links/*.html) -------------------------------------
+// "Copy" buttons copy the text (or value) of the element named by data-copy-from; the share
+// panel's error fragments (400, 403) are swapped in like success so the form shows them.
+(function () {
+  "use strict";
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-copy-from]") : null;
+    if (!button) {
+      return;
+    }
+    var source = document.getElementById(button.getAttribute("data-copy-from"));
+    var status = button.parentElement && button.parentElement.querySelector("[data-copy-status]");
+    if (!source) {
+      return;
+    }
+    var value = "value" in source && source.tagName === "INPUT" ? source.value : source.textContent;
+    function say(text) {
+      if (status) {
+        status.textContent = text;
+      }
+    }
+    if (!navigator.clipboard || typeof navigator.clipboard.writeText !== "function") {
+      if (source.select) {
+        source.select();
+      }
+      say("Select the text and copy it with Ctrl+C.");
+      return;
+    }
+    navigator.clipboard.writeText(value.trim()).then(
+      function () {
+        say("Copied");
+      },
+      function () {
+        say("The browser refused clipboard access; select the text and copy it.");
+      }
+    );
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var status = event.detail.xhr.status;
+    if (elt && elt.closest && elt.closest("[data-share-panel]") && status >= 400 && status < 500) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+})();
+
+// --- Live TOTP codes (vault/history/totp_code.html, vault/partials/totp_panel.html) -------
+// "Show code" posts once; the fragment carries the code and the seconds left in its 30 s
+// window. The countdown runs each second; when the window rolls over, the form is posted
+// again (each post is audited) for the next code, until Hide is pressed or 2 minutes have
+// passed since the person asked, when the code is masked again.
+(function () {
+  "use strict";
+
+  var SHOW_SECONDS = 120;
+  var timers = new WeakMap();
+  var shownAt = new WeakMap();
+  var refreshing = new WeakSet();
+
+  function masked() {
+    var span = document.createElement("span");
+    span.className = "badge badge-muted";
+    span.setAttribute("aria-label", "Code hidden");
+    span.textContent = "Stored, hidden";
+    return span;
+  }
+
+  function stop(slot) {
+    var timer = timers.get(slot);
+    if (timer) {
+      clearInterval(timer);
+      timers.delete(slot);
+    }
+  }
+
+  function hide(slot) {
+    stop(slot);
+    shownAt.delete(slot);
+    refreshing.delete(slot);
+    slot.replaceChildren(masked());
+  }
+
+  function formFor(slot) {
+    return document.querySelector('[data-totp-form][hx-target="#' + slot.id + '"]');
+  }
+
+  function run(slot, result) {
+    var left = parseInt(result.getAttribute("data-seconds-left"), 10) || 30;
+    var limit = parseInt(result.getAttribute("data-show-seconds"), 10) || SHOW_SECONDS;
+    var countdown = result.querySelector("[data-totp-countdown]");
+    var hideButton = result.querySelector("[data-totp-hide]");
+    if (hideButton) {
+      hideButton.addEventListener("click", function () {
+        hide(slot);
+      });
+    }
+    var timer = setInterval(function () {
+      var elapsed = (Date.now() - shownAt.get(slot)) / 1000;
+      left -= 1;
+      if (elapsed >= limit) {
+        hide(slot);
+      } else if (left <= 0) {
+        stop(slot);
+        var form = formFor(slot);
+        if (!form) {
+          hide(slot);
+          return;
+        }
+        refreshing.add(slot);
+        htmx.trigger(form, "submit");
+      } else if (countdown) {
+        countdown.textContent = "New code in " + left + " s";
+      }
+    }, 1000);
+    timers.set(slot, timer);
+  }
+
+  // Error fragments (403, 404, 400, 503) are swapped in like a code, and end the showing.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var form = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (form && form.closest && form.closest("[data-totp-form]") && event.detail.xhr.status >= 400) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var slot = event.detail.target;
+    if (!slot || !slot.querySelector || !formFor(slot)) {
+      return;
+    }
+    stop(slot);
+    var result = slot.querySelector("[data-totp-code]");
+    if (!result) {
+      shownAt.delete(slot);
+      refreshing.delete(slot);
+      return;
+    }
+    if (!refreshing.has(slot) || !shownAt.has(slot)) {
+      shownAt.set(slot, Date.now());
+    }
+    refreshing.delete(slot);
+    run(slot, result);
+  });
+
+  // Never keep a shown code in htmx's history snapshot.
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    document.querySelectorAll("[data-totp-code]").forEach(function (node) {
+      var slot = node.parentElement;
+      if (slot) {
+        hide(slot);
+      }
+    });
+  });
+})();
+
+// --- Checkouts (vault/partials/checkout_panel.html, vault/checkouts/request.html) ----------
+// The checkout form's ticket field shares the tab's remembered ticket with the reveal form
+// (sessionStorage "keyhold.lastTicket"; a ticket reference, never a secret).
+(function () {
+  "use strict";
+
+  var TICKET_KEY = "keyhold.lastTicket";
+
+  function remember(form) {
+    var input = form.querySelector("input[name=ticket]");
+    if (input && input.value.trim()) {
+      try {
+        sessionStorage.setItem(TICKET_KEY, input.value.trim());
+      } catch (error) {
+        // Storage unavailable (private mode): the ticket is simply not remembered.
+      }
+    }
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form && form.matches && form.matches("[data-checkout-form]")) {
+      remember(form);
+    }
+  });
+
+  function prefill() {
+    var last = null;
+    try {
+      last = sessionStorage.getItem(TICKET_KEY);
+    } catch (error) {
+      return;
+    }
+    if (!last) {
+      return;
+    }
+    document.querySelectorAll("[data-checkout-form] input[name=ticket]").forEach(function (input) {
+      if (!input.value) {
+        input.value = last;
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", prefill);
+  } else {
+    prefill();
+  }
+})();

@@ -1,18 +1,23 @@
 """The review pages: wiring, status codes, friendly bad input, scope and constant queries."""
 
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Role
+from audit import hygiene
 from audit.models import AuditEvent, ReviewSignOff
-from tenants.models import AccessLevel, Client
+from tenants.models import AccessLevel, Client, System
 from tenants.services import assignment_grant
 from tests.audit.review_world import backdate_assignments, seed, utc
 from tests.conftest import sign_in
 from tests.factories import ClientFactory, SystemFactory, UserFactory
+from tests.vault.test_credentials import make_credential
 
 REVIEW = "/audit/reviews/"
 EVENTS = "/audit/reviews/events/"
@@ -282,8 +287,77 @@ def test_current_month_cannot_be_signed_yet(client, alice):
     assert 'name="notes"' not in body
 
 
+@pytest.fixture
+def no_credential_inventory():
+    """The audit without the vault's inventory, as an installation without credentials."""
+    before = hygiene.current_inventory()
+    hygiene.credential_inventory_register(None)
+    yield
+    hygiene.credential_inventory_register(before)
+
+
+def check_item(body: str, key: str) -> str:
+    """The markup of one check of the hygiene page."""
+    start = body.index(f'data-check="{key}"')
+    return body[start : body.index("</li>", start)]
+
+
 @pytest.mark.django_db
-def test_hygiene_page_says_no_credential_data_yet_and_signs_off(client, alice, client_a):
+def test_hygiene_page_lists_stale_and_orphaned_credentials_from_the_vault(
+    client, alice, client_a, client_b, system_a
+):
+    old = SystemFactory(client=client_a, name="OLD01", status=System.Status.DECOMMISSIONED)
+    with time_machine.travel(timezone.now() - timedelta(days=60), tick=False):
+        make_credential(client=client_a, name="DC01 overdue admin", rotation_interval_days=30)
+        make_credential(client=client_a, name="OLD01 admin", system=old)
+        make_credential(client=client_b, name="Fabrikam overdue", rotation_interval_days=30)
+    sign_in(client, alice)
+    body = client.get(HYGIENE).content.decode()
+    assert 'data-testid="no-credential-data"' not in body
+    assert "No credential data yet" not in body
+    stale = check_item(body, "stale")
+    assert "DC01 overdue admin" in stale
+    assert "Rotation due" in stale
+    assert "Fabrikam overdue" not in body
+    orphaned = check_item(body, "orphaned")
+    assert "OLD01 admin" in orphaned
+    assert "OLD01 is decommissioned" in orphaned
+    assert "DC01 overdue admin" not in orphaned
+    # DC01 has no credential of its own: both live in the client, not on the system.
+    assert "DC01" in check_item(body, "systems_uncovered")
+    assert "None found" in check_item(body, "clients_uncovered")
+
+
+@pytest.mark.django_db
+def test_hygiene_page_query_count_does_not_grow_with_credentials(
+    client, alice, client_a, system_a, django_assert_num_queries
+):
+    """Every page (8); the audit: its clients, their active systems and the sign-off (3),
+    and one query per method of the vault's inventory (8)."""
+    sign_in(client, alice)
+    make_credential(client=client_a, name="DC01 admin", system=system_a)
+    client.get(HYGIENE)
+    with django_assert_num_queries(19):
+        client.get(HYGIENE)
+    old = SystemFactory(client=client_a, status=System.Status.DECOMMISSIONED)
+    for index in range(6):
+        make_credential(
+            client=client_a,
+            name=f"Login {index}",
+            system=old,
+            is_shared=True,
+            rotation_interval_days=1,
+            last_rotated_at=timezone.now() - timedelta(days=10),
+        )
+    with django_assert_num_queries(19):
+        body = client.get(HYGIENE).content.decode()
+    assert "Login 5" in check_item(body, "orphaned")
+
+
+@pytest.mark.django_db
+def test_hygiene_page_says_no_credential_data_yet_and_signs_off(
+    client, alice, client_a, no_credential_inventory
+):
     ClientFactory(name="Unseen Client", slug="unseen")
     sign_in(client, alice)
     body = client.get(HYGIENE).content.decode()

@@ -576,6 +576,9 @@ def test_sign_off_list_shows_only_readable_sign_offs(march, alice, mona, client_
 # Hygiene audit
 
 
+NO_INVENTORY = hygiene.NoCredentialInventory()
+
+
 @pytest.mark.django_db
 def test_hygiene_coverage_works_from_tenants_data_and_credentials_say_no_data(
     alice, client_a, system_a
@@ -583,7 +586,7 @@ def test_hygiene_coverage_works_from_tenants_data_and_credentials_say_no_data(
     empty = ClientFactory(name="Northwind Traders", slug="northwind")
     assignment_grant(actor=None, client=empty, user=alice, level=AccessLevel.MANAGE)
     SystemFactory(client=client_a, name="OLD01", status=System.Status.DECOMMISSIONED)
-    audit = hygiene.hygiene_audit(actor=alice, quarter=Quarter(2026, 4))
+    audit = hygiene.hygiene_audit(actor=alice, quarter=Quarter(2026, 4), inventory=NO_INVENTORY)
     checks = {check.key: check for check in audit.checks}
     assert checks["clients_without_systems"].status == "findings"
     assert [row.client for row in checks["clients_without_systems"].rows] == ["Northwind Traders"]
@@ -640,6 +643,33 @@ class FakeInventory:
         return []
 
 
+@pytest.fixture
+def registered_inventory():
+    """Lets a test register an inventory, and puts back the one registered before it."""
+    before = hygiene.current_inventory()
+    yield hygiene.credential_inventory_register
+    hygiene.credential_inventory_register(before)
+
+
+def test_the_audit_asks_the_registered_inventory_or_none(registered_inventory, system_a):
+    fake = FakeInventory(system_a)
+    registered_inventory(fake)
+    assert hygiene.current_inventory() is fake
+    registered_inventory(None)
+    assert isinstance(hygiene.current_inventory(), hygiene.NoCredentialInventory)
+    assert not hygiene.current_inventory().available
+
+
+@pytest.mark.django_db
+def test_hygiene_audit_uses_the_registered_inventory_by_default(
+    registered_inventory, alice, client_a, system_a
+):
+    registered_inventory(FakeInventory(system_a))
+    audit = hygiene.hygiene_audit(actor=alice, quarter=Quarter(2026, 4))
+    assert audit.credential_data
+    assert {check.key: check for check in audit.checks}["stale"].count == 1
+
+
 @pytest.mark.django_db
 def test_hygiene_checks_read_an_inventory_when_there_is_one(alice, client_a, system_a):
     SystemFactory(client=client_a, name="FW01")
@@ -661,17 +691,22 @@ def test_hygiene_checks_read_an_inventory_when_there_is_one(alice, client_a, sys
 def test_hygiene_sign_off_records_one_event_and_refuses_a_second(alice, client_a):
     ClientFactory(name="Northwind Traders", slug="northwind")
     with time_machine.travel(utc(2026, 11, 29, 12), tick=False):
-        audit = hygiene.hygiene_audit(actor=alice, quarter=Quarter(2026, 4))
+        audit = hygiene.hygiene_audit(actor=alice, quarter=Quarter(2026, 4), inventory=NO_INVENTORY)
         assert [check.key for check in audit.open_findings] == ["clients_without_systems"]
         with pytest.raises(InvalidRequest, match="every finding"):
             hygiene_audit_sign_off(
-                actor=alice, quarter=date(2026, 10, 1), notes="", dispositions={}
+                actor=alice,
+                quarter=date(2026, 10, 1),
+                notes="",
+                dispositions={},
+                inventory=NO_INVENTORY,
             )
         sign_off = hygiene_audit_sign_off(
             actor=alice,
             quarter=date(2026, 10, 1),
             notes="Contoso's systems to document.",
             dispositions={"clients_without_systems": ("investigating", "Ask the client")},
+            inventory=NO_INVENTORY,
         )
         with pytest.raises(InvalidRequest, match="already signed off"):
             hygiene_audit_sign_off(
@@ -679,6 +714,7 @@ def test_hygiene_sign_off_records_one_event_and_refuses_a_second(alice, client_a
                 quarter=date(2026, 11, 1),
                 notes="",
                 dispositions={"clients_without_systems": ("expected", "")},
+                inventory=NO_INVENTORY,
             )
     event = AuditEvent.objects.get(action="hygiene_audit.signed_off")
     assert event.outcome == "success"
@@ -703,7 +739,11 @@ def test_hygiene_sign_off_only_for_this_quarter_or_the_last(alice, client_a, sys
         with pytest.raises(InvalidRequest, match="only this quarter or the one just ended"):
             hygiene_audit_sign_off(actor=alice, quarter=date(2026, 4, 1), notes="", dispositions={})
         assert hygiene_audit_sign_off(
-            actor=alice, quarter=date(2026, 7, 1), notes="", dispositions={}
+            actor=alice,
+            quarter=date(2026, 7, 1),
+            notes="",
+            dispositions={},
+            inventory=NO_INVENTORY,
         )
 
 

@@ -131,13 +131,14 @@ def test_manager_reviews_a_month_follows_a_finding_and_signs_it_off(
     expect(page.locator("#sign-off input, #sign-off textarea")).to_have_count(0)
     page.screenshot(path=artifacts_dir / "review-04-signed.png", full_page=True)
 
-    # The sign-off is listed; the hygiene audit says plainly what it cannot know yet.
+    # The sign-off is listed; the hygiene audit checks the vault's credentials.
     page.get_by_role("link", name="Past sign-offs").click()
     expect(page.get_by_test_id("sign-off-table")).to_contain_text(LABEL)
     expect(page.get_by_test_id("sign-off-table")).to_contain_text("1 incident")
     page.screenshot(path=artifacts_dir / "review-05-sign-offs.png", full_page=True)
     page.get_by_role("link", name="Quarterly hygiene audit").click()
-    expect(page.get_by_test_id("no-credential-data")).to_be_visible()
+    expect(page.locator('[data-check="clients_uncovered"]')).to_be_visible()
+    expect(page.get_by_test_id("no-credential-data")).to_have_count(0)
     page.screenshot(path=artifacts_dir / "review-06-hygiene-audit.png", full_page=True)
 
     page_problems.assert_none()

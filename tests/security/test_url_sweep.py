@@ -8,7 +8,14 @@ from tests.conftest import sign_in
 from tests.factories import UserFactory
 from tests.security.urls_walk import all_endpoints
 
-PUBLIC = {"accounts:login", "accounts:invitation_accept", "accounts:invitation_open", "admin:login"}
+PUBLIC = {
+    "accounts:login",
+    "accounts:invitation_accept",
+    "accounts:invitation_open",
+    "admin:login",
+    "share_link_page",
+    "share_link_landing",
+}
 BEFORE_MFA = {"accounts:mfa_verify", "accounts:mfa_enrol", "accounts:logout"}
 ENDPOINTS = all_endpoints()
 

@@ -30,7 +30,7 @@ def kek_versions() -> list[int]:
 
 
 @pytest.mark.postgresql
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_rotate_kek_killed_mid_run_leaves_every_key_usable_and_a_rerun_finishes(vault_keyring):
     records = []
     for n in range(CLIENTS):

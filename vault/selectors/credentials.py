@@ -56,8 +56,9 @@ def credential_list_for_user(
     """Credentials of the clients the actor may see, by client then name, metadata only.
 
     `search` matches name, username, host, system name or tag; `tag` keeps one tag's.
+    Sealed emergency credentials are left out: they are listed only in their own section.
     """
-    credentials = _visible_credentials(actor)
+    credentials = _visible_credentials(actor).filter(is_emergency=False)
     if client is not None:
         credentials = credentials.filter(client=client)
     if not include_archived:

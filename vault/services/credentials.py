@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -28,6 +27,7 @@ from vault.envelope import (
 from vault.models import (
     CREDENTIAL_RECORD_TYPE,
     CREDENTIAL_VERSION_RECORD_TYPE,
+    Checkout,
     Credential,
     CredentialSecretVersion,
     CredentialType,
@@ -157,6 +157,7 @@ def credential_create(
     notes: str = "",
     totp_seed: str = "",
     is_shared: bool = False,
+    is_emergency: bool = False,
     mfa_on_path: str = Credential.MfaOnPath.UNKNOWN,
     rotation_interval_days: int | None = None,
     last_rotated_at: datetime | None = None,
@@ -212,6 +213,7 @@ def credential_create(
                 if totp_seed
                 else None,
                 is_shared=is_shared,
+                is_emergency=bool(is_emergency),
                 mfa_on_path=mfa_on_path,
                 last_rotated_at=last_rotated_at,
                 rotation_interval_days=interval,
@@ -232,6 +234,7 @@ def credential_create(
                     "tier": str(credential.privilege_tier),
                     "source": str(source),
                     "system": str(system.pk) if system else "",
+                    "emergency": bool(is_emergency),
                 },
             )
     return credential
@@ -245,6 +248,7 @@ _METADATA_FIELDS = (
     "access_method",
     "host",
     "is_shared",
+    "is_emergency",
     "mfa_on_path",
     "rotation_interval_days",
     "last_rotated_at",
@@ -270,6 +274,7 @@ def credential_update(
     access_method: str = KEEP,
     host: str = KEEP,
     is_shared: bool = KEEP,
+    is_emergency: bool = KEEP,
     mfa_on_path: str = KEEP,
     rotation_interval_days: int | None = KEEP,
     last_rotated_at: datetime | None = KEEP,
@@ -308,6 +313,7 @@ def credential_update(
                 "access_method": access_method,
                 "host": host,
                 "is_shared": is_shared,
+                "is_emergency": is_emergency,
                 "mfa_on_path": mfa_on_path,
                 "rotation_interval_days": rotation_interval_days,
                 "last_rotated_at": last_rotated_at,
@@ -321,6 +327,12 @@ def credential_update(
             if new["status"] not in _EDITABLE_STATUSES:
                 raise InvalidRequest("Use Archive to archive a credential.")
             new["username"] = new["username"].strip()
+            new["is_emergency"] = bool(new["is_emergency"])
+            if not new["is_emergency"] and current.seal_broken_at is not None:
+                raise InvalidRequest(
+                    "This emergency credential's seal is broken. Change its secret and re-seal "
+                    "it before making it an ordinary credential."
+                )
             new["host"] = _host_clean(new["host"])
             new["rotation_interval_days"] = _interval_clean(new["rotation_interval_days"])
             _system_check(new["system"], client)
@@ -456,28 +468,34 @@ def credential_archive(*, actor: User, credential: Credential, reason: str) -> C
 
 REVEAL_PURPOSES = ("reveal", "copy")
 TICKET_MAX = 64
+EMERGENCY_REFUSAL = (
+    "This is a sealed emergency credential. Open it from the client's Emergency section, "
+    "with a reason; the managers are alerted."
+)
 HIGH_TIER_REFUSAL = (
-    "High-privilege credentials are opened through a checkout, which Keyhold does not offer "
-    "yet. Ask a manager to open this one for you."
+    "High-privilege credentials are revealed only to the holder of an active checkout. "
+    "Check it out against your ticket first."
 )
 
 
-def reveal_ticket_required() -> bool:
-    """Whether a reveal needs a ticket reference (one switch for now, per client later)."""
-    return bool(settings.KEYHOLD_REVEAL_TICKET_REQUIRED)
+def reveal_ticket_required(*, actor: User | None, client: Client) -> bool:
+    """Whether a reveal of the client's credentials needs a ticket (the client's policy)."""
+    from vault.selectors.policies import vault_policy_for
+
+    return vault_policy_for(actor=actor, client=client).reveal_ticket_required
 
 
 @sensitive_variables("plaintext", "secret")
 def credential_reveal(
     *, actor: User, credential: Credential, ticket: str, purpose: str = "reveal"
 ) -> str:
-    """The plaintext secret of a standard or service credential (use level), audited.
+    """The plaintext secret of a credential (use level; a lease for high privilege), audited.
 
     The event is the last write of the transaction that decrypted the value, and the value
     is returned only once that transaction committed: if the event cannot be written the
     action fails (AuditWriteError) and nothing is returned. `purpose` says whether the
-    secret is shown or copied; both are reveals. High-privilege credentials are refused:
-    they will be opened through a checkout.
+    secret is shown or copied; both are reveals. A high-privilege credential is revealed
+    only to the holder of its active, unexpired checkout (the event names the checkout).
     """
     client = credential.client
     target = _credential_target(credential)
@@ -495,7 +513,7 @@ def credential_reveal(
         recording_failures(attempt),
         recording_decryption_failures(actor=actor, client=client, target=target),
     ):
-        client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.USE)
+        scoped = client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.USE)
         if purpose not in REVEAL_PURPOSES:
             raise InvalidRequest("Choose Reveal or Copy.")
         if len(ticket) > TICKET_MAX:
@@ -503,16 +521,42 @@ def credential_reveal(
         with transaction.atomic():
             current = (
                 Credential.objects.filter(pk=credential.pk, client_id=client.pk)
-                .only("id", "client_id", "name", "status", "privilege_tier", "secret")
+                .only(
+                    "id", "client_id", "name", "status", "privilege_tier", "is_emergency", "secret"
+                )
                 .first()
             )
             if current is None:
                 raise NotFound()
             if current.status == Credential.Status.ARCHIVED:
                 raise InvalidRequest("This credential is archived; its secret is not revealed.")
+            if current.is_emergency:
+                raise AccessDenied(EMERGENCY_REFUSAL)
             if current.privilege_tier == PrivilegeTier.HIGH:
-                raise AccessDenied(HIGH_TIER_REFUSAL)
-            if not ticket and reveal_ticket_required():
+                # Only the holder of a lease that is active now; the time is checked here,
+                # so a lease is over at its end even before the expiry job has run.
+                now = timezone.now()
+                lease = (
+                    Checkout.objects.filter(
+                        credential_id=current.pk,
+                        requested_by=actor,
+                        status=Checkout.Status.ACTIVE,
+                        starts_at__lte=now,
+                        expires_at__gt=now,
+                    )
+                    .only("id", "ticket")
+                    .first()
+                )
+                if lease is None:
+                    raise AccessDenied(HIGH_TIER_REFUSAL)
+                if scoped.my_level < AccessLevel.PRIVILEGED:
+                    raise AccessDenied(
+                        f"Your access to {client.name} no longer includes high-privilege "
+                        "credentials. Ask a manager to change your assignment."
+                    )
+                details["checkout"] = str(lease.pk)
+                ticket = ticket or lease.ticket
+            if not ticket and reveal_ticket_required(actor=actor, client=client):
                 raise InvalidRequest("Enter the ticket number this reveal is for.")
             plaintext = field_decrypt(
                 client=client,

@@ -11,6 +11,8 @@ from tenants import selectors as tenant_selectors
 from tenants.models import AccessLevel
 from vault import selectors, services
 from vault.forms import ArchiveForm, CredentialEditForm, CredentialForm
+from vault.selectors.policies import vault_policy_for
+from vault.views import checkouts as checkout_views
 
 CREDENTIALS_PER_PAGE = 50
 REVEAL_SECONDS = 30
@@ -109,10 +111,14 @@ def credential_detail(request, slug, credential_id):
     credential = selectors.credential_get_for_user(
         actor=request.user, credential_id=credential_id, level=AccessLevel.VIEW, client=client
     )
+    policy = vault_policy_for(actor=request.user, client=client)
     return render(
         request,
         "vault/credential_detail.html",
         {
+            **checkout_views.checkout_panel_context(
+                request, client=client, credential=credential, policy=policy
+            ),
             "client": client,
             "credential": credential,
             "can_manage": credential.my_level >= AccessLevel.MANAGE
@@ -120,7 +126,7 @@ def credential_detail(request, slug, credential_id):
             "archive_form": ArchiveForm(),
             "can_reveal": credential.my_level >= AccessLevel.USE
             and credential.status != credential.Status.ARCHIVED,
-            "ticket_required": services.reveal_ticket_required(),
+            "ticket_required": policy.reveal_ticket_required,
         },
     )
 
@@ -205,6 +211,9 @@ def credential_reveal(request, slug, credential_id):
         credential = selectors.credential_get_for_user(
             actor=request.user, credential_id=credential_id, level=AccessLevel.VIEW, client=client
         )
+        step_up = checkout_views.step_up_response(request, client=client, credential=credential)
+        if step_up is not None:
+            return step_up
         secret = services.credential_reveal(
             actor=request.user,
             credential=credential,

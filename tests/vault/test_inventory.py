@@ -1,0 +1,266 @@
+"""The vault's credential inventory for the hygiene audit: each check, scoping, one query each."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit import hygiene
+from audit.hygiene import MfaCoverage
+from config.errors import AccessDenied
+from tenants.models import System
+from tests.audit.review_world import utc
+from tests.factories import SystemFactory
+from tests.vault.test_credentials import make_credential, manager_of
+from vault import services
+from vault.models import Credential, CredentialType
+from vault.selectors.inventory import VaultCredentialInventory
+
+T0 = utc(2026, 6, 1, 9)
+inventory = VaultCredentialInventory()
+
+
+def standard(client, **overrides) -> Credential:
+    fields = {"name": "Front desk PC", "credential_type": CredentialType.STANDARD_USER}
+    return make_credential(client=client, **{**fields, **overrides})
+
+
+def archived(client, **overrides) -> Credential:
+    credential = standard(client, **overrides)
+    return services.credential_archive(
+        actor=manager_of(client), credential=credential, reason="Left the client"
+    )
+
+
+def labels(rows) -> list[str]:
+    return [row.label for row in rows]
+
+
+@pytest.fixture
+def both(client_a, client_b):
+    return [client_a.pk, client_b.pk]
+
+
+def test_the_vault_registers_its_inventory_with_the_audit():
+    assert isinstance(hygiene.current_inventory(), VaultCredentialInventory)
+    assert hygiene.current_inventory().available
+
+
+@pytest.mark.django_db
+def test_systems_with_credentials_count_active_ones_of_the_clients_asked(
+    client_a, client_b, system_a, system_b
+):
+    fw = SystemFactory(client=client_a, name="FW01")
+    nas = SystemFactory(client=client_a, name="NAS01")
+    standard(client_a, name="DC01 helpdesk", system=system_a)
+    standard(client_a, name="DC01 second", system=system_a)
+    standard(client_a, name="No system")
+    archived(client_a, name="FW01 old admin", system=fw)
+    standard(client_b, name="FS01 backup", system=system_b)
+    assert nas.pk not in inventory.system_ids_with_credentials(client_ids=[client_a.pk])
+    assert inventory.system_ids_with_credentials(client_ids=[client_a.pk]) == {system_a.pk}
+    assert inventory.system_ids_with_credentials(client_ids=[client_a.pk, client_b.pk]) == {
+        system_a.pk,
+        system_b.pk,
+    }
+    assert inventory.system_ids_with_credentials(client_ids=[]) == set()
+
+
+@pytest.mark.django_db
+def test_credential_counts_leave_out_archived_and_other_clients(client_a, client_b, both):
+    standard(client_a, name="One")
+    standard(client_a, name="Two")
+    exposed = standard(client_a, name="Exposed")
+    services.credential_update(
+        actor=manager_of(client_a), credential=exposed, status=Credential.Status.EXPOSED
+    )
+    archived(client_a, name="Gone")
+    standard(client_b, name="Theirs")
+    assert inventory.credential_counts(client_ids=[client_a.pk]) == {client_a.pk: 3}
+    assert inventory.credential_counts(client_ids=both) == {client_a.pk: 3, client_b.pk: 1}
+
+
+@pytest.mark.django_db
+def test_stale_credentials_are_those_whose_rotation_came_due(client_a, client_b):
+    with time_machine.travel(T0, tick=False):
+        standard(client_a, name="Overdue", rotation_interval_days=30)
+        standard(client_a, name="Fresh", rotation_interval_days=90)
+        standard(client_a, name="No interval")
+        archived(client_a, name="Archived overdue", rotation_interval_days=30)
+        standard(client_b, name="Other client overdue", rotation_interval_days=30)
+    rows = inventory.stale(client_ids=[client_a.pk], as_of=T0 + timedelta(days=45))
+    assert labels(rows) == ["Overdue"]
+    assert rows[0].client_id == client_a.pk
+    assert rows[0].detail == "Rotation due 2026-07-01"
+    assert inventory.stale(client_ids=[client_a.pk], as_of=T0 + timedelta(days=29)) == []
+
+
+@pytest.mark.django_db
+def test_unused_credentials_were_not_opened_since_and_are_not_new(client_a, client_b, bob, both):
+    since = T0 + timedelta(days=10)
+    with time_machine.travel(T0, tick=False):
+        opened_recently = standard(client_a, name="Opened recently")
+        opened_long_ago = standard(client_a, name="Opened long ago")
+        standard(client_a, name="Never opened")
+        refused = make_credential(client=client_a, name="Refused reveal")  # high privilege
+        archived(client_a, name="Archived")
+        make_credential(client=client_a, name="Break glass", is_emergency=True)  # sealed on purpose
+        standard(client_b, name="Other client")
+    with time_machine.travel(T0 + timedelta(days=2), tick=False):
+        services.credential_reveal(actor=bob, credential=opened_long_ago, ticket="T-1")
+    with time_machine.travel(since + timedelta(days=3), tick=False):
+        services.credential_reveal(actor=bob, credential=opened_recently, ticket="T-2")
+        # A denied attempt names the credential too, but nobody opened it.
+        with pytest.raises(AccessDenied):
+            services.credential_reveal(actor=bob, credential=refused, ticket="T-3")
+        standard(client_a, name="Added last week")
+
+    rows = inventory.unused(client_ids=[client_a.pk], since=since)
+    assert labels(rows) == ["Never opened", "Opened long ago", "Refused reveal"]
+    assert rows[0].detail == "Added 2026-06-01"
+    assert labels(inventory.unused(client_ids=both, since=since)) == [
+        "Never opened",
+        "Opened long ago",
+        "Refused reveal",
+        "Other client",
+    ]
+    earlier = inventory.unused(client_ids=[client_a.pk], since=T0 + timedelta(days=1))
+    assert labels(earlier) == ["Never opened", "Refused reveal"]
+
+
+@pytest.mark.django_db
+def test_orphaned_credentials_are_on_decommissioned_systems(client_a, client_b, system_a, both):
+    old = SystemFactory(client=client_a, name="OLD01", status=System.Status.DECOMMISSIONED)
+    theirs = SystemFactory(client=client_b, name="OLD02", status=System.Status.DECOMMISSIONED)
+    standard(client_a, name="OLD01 admin", system=old)
+    standard(client_a, name="DC01 helpdesk", system=system_a)
+    standard(client_a, name="Unattached")
+    archived(client_a, name="OLD01 archived", system=old)
+    standard(client_b, name="OLD02 admin", system=theirs)
+    rows = inventory.orphaned(client_ids=[client_a.pk])
+    assert labels(rows) == ["OLD01 admin"]
+    assert rows[0].system_id == old.pk
+    assert rows[0].detail == "OLD01 is decommissioned"
+    assert labels(inventory.orphaned(client_ids=both)) == ["OLD01 admin", "OLD02 admin"]
+
+
+@pytest.mark.django_db
+def test_shared_credentials_are_the_ones_marked_shared(client_a, client_b, system_a):
+    standard(client_a, name="Team login", is_shared=True, system=system_a)
+    standard(client_a, name="Named login")
+    archived(client_a, name="Old team login", is_shared=True)
+    standard(client_b, name="Their team login", is_shared=True)
+    rows = inventory.shared(client_ids=[client_a.pk])
+    assert labels(rows) == ["Team login"]
+    assert rows[0].detail == "DC01"
+    assert labels(inventory.shared(client_ids=[client_b.pk])) == ["Their team login"]
+
+
+@pytest.mark.django_db
+def test_mfa_coverage_counts_active_credentials_and_those_with_mfa(client_a, client_b, both):
+    yes = Credential.MfaOnPath.YES
+    standard(client_a, name="Portal", mfa_on_path=yes)
+    standard(client_a, name="VPN", mfa_on_path=yes)
+    standard(client_a, name="RDP", mfa_on_path=Credential.MfaOnPath.NO)
+    standard(client_a, name="Unknown")
+    archived(client_a, name="Old portal", mfa_on_path=yes)
+    standard(client_b, name="Theirs", mfa_on_path=Credential.MfaOnPath.NO)
+    assert inventory.mfa_coverage(client_ids=[client_a.pk]) == [
+        MfaCoverage(client_id=client_a.pk, total=4, protected=2)
+    ]
+    assert sorted(inventory.mfa_coverage(client_ids=both), key=lambda row: row.total) == [
+        MfaCoverage(client_id=client_b.pk, total=1, protected=0),
+        MfaCoverage(client_id=client_a.pk, total=4, protected=2),
+    ]
+
+
+@pytest.mark.django_db
+def test_inherited_credentials_count_until_their_secret_changes(client_a, client_b):
+    inherited = Credential.Source.INHERITED
+    with time_machine.travel(T0, tick=False):
+        standard(client_a, name="Imported as is", source=inherited)
+        rotated = standard(client_a, name="Imported and rotated", source=inherited)
+        relabelled = standard(client_a, name="Imported and renamed", source=inherited)
+        standard(client_a, name="Typed by us")
+        archived(client_a, name="Imported and archived", source=inherited)
+        standard(client_b, name="Their import", source=inherited)
+    manager = manager_of(client_a)
+    services.credential_update(actor=manager, credential=rotated, secret="New-Secret-1b2c3d")
+    services.credential_update(actor=manager, credential=relabelled, name="Imported, renamed")
+    rows = inventory.inherited_not_rotated(client_ids=[client_a.pk])
+    assert labels(rows) == ["Imported as is", "Imported, renamed"]
+    assert rows[0].detail == "Imported 2026-06-01"
+    assert labels(inventory.inherited_not_rotated(client_ids=[client_b.pk])) == ["Their import"]
+
+
+def calls(client_ids, at):
+    return {
+        "system_ids_with_credentials": lambda: inventory.system_ids_with_credentials(
+            client_ids=client_ids
+        ),
+        "credential_counts": lambda: inventory.credential_counts(client_ids=client_ids),
+        "stale": lambda: inventory.stale(client_ids=client_ids, as_of=at),
+        "unused": lambda: inventory.unused(client_ids=client_ids, since=at),
+        "orphaned": lambda: inventory.orphaned(client_ids=client_ids),
+        "shared": lambda: inventory.shared(client_ids=client_ids),
+        "mfa_coverage": lambda: inventory.mfa_coverage(client_ids=client_ids),
+        "inherited_not_rotated": lambda: inventory.inherited_not_rotated(client_ids=client_ids),
+    }
+
+
+def grow(client, bob, *, count: int) -> None:
+    """Credentials that every check finds, with openings and kept versions."""
+    old = SystemFactory(client=client, status=System.Status.DECOMMISSIONED)
+    manager = manager_of(client)
+    for index in range(count):
+        credential = standard(
+            client,
+            actor=manager,
+            name=f"Login {index:03d}",
+            system=old,
+            is_shared=True,
+            source=Credential.Source.INHERITED,
+            rotation_interval_days=1,
+            mfa_on_path=Credential.MfaOnPath.YES if index % 2 else Credential.MfaOnPath.NO,
+        )
+        if index % 3 == 0:
+            services.credential_reveal(actor=bob, credential=credential, ticket=f"T-{index}")
+        if index % 4 == 0:
+            services.credential_update(
+                actor=manager, credential=credential, secret=f"Rotated-{index}"
+            )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", list(calls([], None)))
+def test_each_check_is_one_query_however_many_credentials(
+    method, client_a, client_b, bob, both, django_assert_num_queries
+):
+    grow(client_a, bob, count=2)
+    at = utc(2030, 1, 1)
+    with django_assert_num_queries(1):
+        small = calls(both, at)[method]()
+    grow(client_a, bob, count=12)
+    grow(client_b, bob, count=0)
+    with django_assert_num_queries(1):
+        large = calls(both, at)[method]()
+    assert large != small
+
+
+@pytest.mark.django_db
+@pytest.mark.postgresql
+def test_unused_reads_the_openings_from_their_partial_covering_index(client_a, bob):
+    with time_machine.travel(T0, tick=False):
+        credential = standard(client_a, name="Front desk PC")
+        services.credential_reveal(actor=bob, credential=credential, ticket="T-1")
+    with CaptureQueriesContext(connection) as captured:
+        inventory.unused(client_ids=[client_a.pk], since=T0 - timedelta(days=1))
+    (query,) = captured.captured_queries
+    with connection.cursor() as cursor:
+        # A test database is too small for the planner to bother with indexes unaided.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + query["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using audit_opening_time_idx" in plan, plan
