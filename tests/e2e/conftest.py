@@ -55,8 +55,10 @@ class PageProblems:
     page_errors: list[str] = field(default_factory=list)
     csp_violations: list[dict] = field(default_factory=list)
     failed_responses: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
 
     def assert_none(self) -> None:
+        assert self.dialogs == [], f"dialogs opened (injected script?): {self.dialogs}"
         assert self.console_errors == [], f"console errors: {self.console_errors}"
         assert self.failed_responses == [], f"failed responses: {self.failed_responses}"
         assert self.page_errors == [], f"uncaught page errors: {self.page_errors}"
@@ -111,6 +113,10 @@ def page(browser: Browser, page_problems: PageProblems) -> Page:
         ),
     )
     page.on("pageerror", lambda error: page_problems.page_errors.append(str(error)))
+    page.on(
+        "dialog",
+        lambda dialog: (page_problems.dialogs.append(dialog.message), dialog.dismiss()),
+    )
     page.on(
         "response",
         lambda response: (

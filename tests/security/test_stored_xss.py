@@ -1,8 +1,9 @@
 """Stored XSS (check C42): markup typed into any credential field renders inert everywhere.
 
-Every value a person can type that a page shows back (client and system names, the
-credential's name, username and secret, tickets and reasons that reach the audit pages)
-carries markup; every page that shows it must show it as text. The browser half of this
+Every value a person can type that a page shows back (client, system and staff names, the
+credential's name, username and secret, change and archive reasons, checkout tickets and
+reasons, emergency reasons, share-link recipients) carries markup; every page that shows
+it must show it as text. The browser half of this
 check lives in tests/e2e/test_reveal.py (no dialog fires when such a secret is revealed).
 """
 
@@ -16,7 +17,10 @@ from tenants.models import AccessLevel
 from tests.conftest import sign_in
 from tests.factories import UserFactory
 from vault import services as vault_services
-from vault.models import CredentialType
+from vault.models import ClientVaultPolicy, CredentialType
+from vault.services.checkouts import checkout_request
+from vault.services.emergency import emergency_open
+from vault.services.share_links import share_link_create
 
 PAYLOADS = [
     '<script>alert("kh-xss")</script>',
@@ -63,6 +67,45 @@ class Seeded:
         vault_services.credential_archive(
             actor=self.manager, credential=self.archived, reason=f"Retired {payload}"
         )
+        vault_services.credential_update(
+            actor=self.manager,
+            credential=self.credential,
+            secret=f"N3w{payload}",
+            reason=f"Rotated {payload}",
+        )
+        _, self.share_token = share_link_create(
+            actor=self.manager, credential=self.credential, recipient=f"Jane {payload}"
+        )
+        # A technician asks to check out a high-privilege credential; a manager must approve.
+        self.technician = UserFactory(roles=[Role.TECHNICIAN], full_name=f"Tess {payload}")
+        tenant_services.assignment_grant(
+            actor=None, client=self.client, user=self.technician, level=AccessLevel.PRIVILEGED
+        )
+        ClientVaultPolicy.objects.create(client=self.client, checkout_approval_required=True)
+        self.domain_admin = vault_services.credential_create(
+            actor=self.manager,
+            client=self.client,
+            name=f"DA {payload}",
+            credential_type=CredentialType.DOMAIN_ADMIN,
+            secret="unused-secret-2",
+        )
+        checkout_request(
+            actor=self.technician,
+            credential=self.domain_admin,
+            ticket=f"T{payload}"[:64],
+            reason=f"Fix {payload}",
+        )
+        self.sealed = vault_services.credential_create(
+            actor=self.manager,
+            client=self.client,
+            name=f"Glass {payload}",
+            credential_type=CredentialType.CLOUD_TENANT_ADMIN,
+            secret="unused-secret-3",
+            is_emergency=True,
+        )
+        emergency_open(
+            actor=self.manager, credential=self.sealed, reason=f"Outage {payload} right now"
+        )
 
     def pages(self) -> list[str]:
         slug = self.client.slug
@@ -86,6 +129,12 @@ class Seeded:
             f"/audit/reviews/events/?month={month}",
             "/audit/hygiene/",
             "/notifications/",
+            f"{base}{self.credential.pk}/history/",
+            f"{base}{self.credential.pk}/share-links/",
+            f"{base}{self.domain_admin.pk}/",
+            f"/clients/{slug}/emergency/",
+            f"/clients/{slug}/vault-policy/",
+            "/checkouts/approvals/",
         ]
 
 
@@ -109,8 +158,26 @@ def test_markup_in_every_field_renders_as_text_on_every_page(client, payload):
         f"/clients/{slug}/credentials/",
         f"/clients/{slug}/credentials/{seeded.credential.pk}/",
         "/search/?q=Backup",
+        f"/clients/{slug}/credentials/{seeded.credential.pk}/history/",
+        f"/clients/{slug}/credentials/{seeded.credential.pk}/share-links/",
+        f"/clients/{slug}/emergency/",
+        "/checkouts/approvals/",
     ):
         assert path in shown_escaped, path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_the_technicians_checkout_pages_show_markup_as_text(client, payload):
+    seeded = Seeded(payload)
+    sign_in(client, seeded.technician)
+    slug = seeded.client.slug
+    for path in ("/checkouts/", f"/clients/{slug}/credentials/{seeded.domain_admin.pk}/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        html = response.content.decode()
+        assert payload not in html, path
+        assert escape(f"DA {payload}") in html or escape(f"Fix {payload}") in html, path
 
 
 @pytest.mark.django_db
@@ -123,5 +190,18 @@ def test_a_revealed_secret_with_markup_is_text(client, payload):
         response = client.post(path, {"ticket": "T-1", "purpose": purpose})
         assert response.status_code == 200
         html = response.content.decode()
-        assert f"S3cret{payload}" not in html
-        assert escape(f"S3cret{payload}") in html
+        assert f"N3w{payload}" not in html
+        assert escape(f"N3w{payload}") in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_the_client_contacts_share_pages_show_markup_as_text(client, payload):
+    seeded = Seeded(payload)
+    assert client.get(f"/share/{seeded.share_token}/").status_code == 302
+    landing = client.get("/share/").content.decode()
+    revealed = client.post("/share/").content.decode()
+    for html in (landing, revealed):
+        assert payload not in html
+    assert escape(f"N3w{payload}") in revealed
+    assert escape(f"svc{payload}") in revealed
