@@ -1,5 +1,8 @@
 """Demo credentials for the embedded demo's clients (after seed_demo). DEBUG only."""
 
+import base64
+import secrets
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -7,8 +10,9 @@ from django.db import transaction
 from accounts.models import User
 from tenants.models import Client, System
 from vault import generator
-from vault.models import Credential
+from vault.models import ClientVaultPolicy, Credential
 from vault.services import credential_create
+from vault.services.checkouts import client_vault_policy_update
 
 SEEDED_BY = "ada.admin@example.com"
 
@@ -99,6 +103,26 @@ CREDENTIALS = [
 ]
 
 
+# (client slug, name, type, username, host): sealed, opened only with break glass and an alert.
+EMERGENCY = [
+    (
+        "contoso-dental",
+        "Break-glass global admin",
+        "cloud_tenant_admin",
+        "breakglass@contosodental.onmicrosoft.com",
+        "https://portal.azure.com",
+    ),
+]
+
+# (client slug, name, username, host): a live TOTP code is shown beside these.
+WITH_TOTP = [
+    ("fabrikam-logistics", "Microsoft 365 helpdesk", "helpdesk@fabrikam.example", ""),
+]
+
+# Contoso Dental asks for a manager's approval of every checkout and a ticket on reveals.
+STRICT_CLIENT = "contoso-dental"
+
+
 class Command(BaseCommand):
     help = "Add demo credentials to the demo clients (idempotent). DEBUG only."
 
@@ -133,4 +157,48 @@ class Command(BaseCommand):
                     tags=tags,
                 )
                 created += 1
+            for slug, name, kind, username, host in EMERGENCY:
+                client = Client.objects.filter(slug=slug).first()
+                if client is None or Credential.objects.filter(client=client, name=name).exists():
+                    continue
+                credential_create(
+                    actor=actor,
+                    client=client,
+                    name=name,
+                    credential_type=kind,
+                    secret=generator.password_generate(length=24),
+                    username=username,
+                    access_method="web_portal",
+                    host=host,
+                    is_emergency=True,
+                    mfa_on_path="no",
+                )
+                created += 1
+            for slug, name, username, host in WITH_TOTP:
+                client = Client.objects.filter(slug=slug).first()
+                if client is None or Credential.objects.filter(client=client, name=name).exists():
+                    continue
+                credential_create(
+                    actor=actor,
+                    client=client,
+                    name=name,
+                    credential_type="standard_user",
+                    secret=generator.password_generate(length=20),
+                    username=username,
+                    access_method="web_portal",
+                    host=host,
+                    totp_seed=base64.b32encode(secrets.token_bytes(20)).decode(),
+                    mfa_on_path="yes",
+                )
+                created += 1
+            strict = Client.objects.filter(slug=STRICT_CLIENT).first()
+            if strict is not None and not ClientVaultPolicy.objects.filter(client=strict).exists():
+                client_vault_policy_update(
+                    actor=actor,
+                    client=strict,
+                    reveal_ticket_required=True,
+                    checkout_approval_required=True,
+                    checkout_default_minutes=60,
+                    checkout_max_minutes=240,
+                )
         self.stdout.write(f"Demo credentials: {created} added.")
