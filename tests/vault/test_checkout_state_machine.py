@@ -186,9 +186,11 @@ def test_no_sequence_of_operations_breaks_the_lease_invariants():
     run_state_machine_as_test(
         CheckoutMachine,
         settings=settings(
-            max_examples=25,
-            stateful_step_count=25,
+            max_examples=40,
+            stateful_step_count=30,
             deadline=None,
+            # The same walks on every run and database, so the reach check below is stable.
+            derandomize=True,
             suppress_health_check=[HealthCheck.too_slow],
             database=None,
         ),
