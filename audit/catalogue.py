@@ -31,6 +31,9 @@ ACTIONS: dict[str, str] = {
     "system.created": "A system was added to a client's inventory.",
     "assignment.granted": "A staff member was given access to a client at a level.",
     "assignment.revoked": "A staff member's access to a client was revoked.",
+    "client.primary_technician_set": (
+        "A manager chose (or cleared) the client's primary technician, who owns its rotation tasks."
+    ),
     # Credentials
     "credential.created": "A credential was added to a client; its secret is sealed.",
     "credential.updated": (
@@ -103,6 +106,37 @@ ACTIONS: dict[str, str] = {
     "vault.decryption_failed": (
         "A secret could not be decrypted or encrypted (tampered value, missing or destroyed "
         "key, key provider unreachable); nothing was revealed or changed."
+    ),
+    # Rotation
+    "rotation.policy_updated": (
+        "A manager changed a client's rotation intervals; next due dates were recomputed."
+    ),
+    "rotation.task_created": "A rotation task was opened for a credential, with its reason.",
+    "rotation.task_reason_added": (
+        "A new reason joined a credential's open rotation task (its due time can only move "
+        "earlier)."
+    ),
+    "rotation.task_completed": (
+        "A rotation task was completed with a new secret (old and new version numbers, "
+        "never values)."
+    ),
+    "rotation.task_cancelled": "A manager cancelled a rotation task with a reason.",
+    "rotation.reminder_sent": "The owner of a rotation task due soon was reminded (once).",
+    "rotation.task_escalated": "An overdue rotation task was escalated to the client's managers.",
+    # PSA
+    "psa.connection_saved": (
+        "An administrator created or changed the PSA connection (kind, address, names of the "
+        "settings and of the secret fields changed; never a secret)."
+    ),
+    "psa.ticket_opened": "A rotation task's ticket was opened in the PSA (its ticket id kept).",
+    "psa.ticket_updated": "A note was added to a rotation task's PSA ticket.",
+    "psa.ticket_closed": "A rotation task's PSA ticket was closed.",
+    "psa.call_failed": (
+        "A call to the PSA failed and will be retried with backoff; the task is not affected."
+    ),
+    "psa.ticket_closed_by_psa": (
+        "The PSA said a rotation task's ticket was closed; denied when the callback's address "
+        "token or signature was wrong."
     ),
 }
 

@@ -47,3 +47,19 @@ class AssignClientForm(forms.Form):
     def __init__(self, *args, clients, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["client"].queryset = clients
+
+
+class PrimaryTechnicianForm(forms.Form):
+    """Who owns the client's rotation tasks; empty leaves them to the managers' queue."""
+
+    technician = forms.ModelChoiceField(
+        label="Primary technician",
+        queryset=None,
+        required=False,
+        empty_label="None (managers' queue)",
+        help_text="Owns the client's rotation tasks.",
+    )
+
+    def __init__(self, *args, candidates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["technician"].queryset = candidates

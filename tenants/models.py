@@ -76,6 +76,14 @@ class Client(models.Model):
         default="UTC",
         help_text="Used to tell business hours from off-hours access.",
     )
+    # Owns the client's rotation tasks; without one they go to the managers' queue.
+    primary_technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ClientQuerySet.as_manager()

@@ -119,3 +119,14 @@ def search_for_user(*, actor: User, query: str, limit: int = 50) -> dict:
         .order_by("client__name", "name")[:limit]
     )
     return {"clients": list(clients), "systems": list(systems)}
+
+
+def client_primary_technician_candidates(*, actor: User, client: Client) -> QuerySet[User]:
+    """Active staff assigned to the client with use level or more (who may own its tasks)."""
+    client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.VIEW)
+    return User.objects.filter(
+        is_active=True,
+        assignments__client=client,
+        assignments__revoked_at__isnull=True,
+        assignments__level__gte=AccessLevel.USE,
+    ).order_by("full_name", "email")

@@ -213,3 +213,44 @@ def assignment_revoke(*, actor: User, assignment: Assignment) -> None:
                 target=Target.of(assignment.user),
                 details={"level": AccessLevel(assignment.level).short_label},
             )
+
+
+def client_primary_technician_set(
+    *, actor: User, client: Client, technician: User | None
+) -> Client:
+    """Choose who owns the client's rotation tasks (manage level); None: the managers' queue.
+
+    The person must be assigned to the client with at least use level.
+    """
+    attempt = Attempt(
+        actor=actor,
+        action="client.primary_technician_set",
+        client=client,
+        target=Target.of(client),
+        details={"technician": str(technician.pk) if technician else ""},
+    )
+    with recording_failures(attempt):
+        _require_manage(actor, client, action="choose its primary technician")
+        if technician is not None:
+            level = client_level_for_user(actor=technician, client=client)
+            if not technician.is_active or level is None or level < AccessLevel.USE:
+                raise InvalidRequest(
+                    f"{technician} is not assigned to {client.name} with use access or more; "
+                    "assign them first."
+                )
+        with transaction.atomic():
+            current = Client.objects.select_for_update().get(pk=client.pk)
+            previous = current.primary_technician_id
+            current.primary_technician = technician
+            current.save(update_fields=["primary_technician"])
+            audit.record(
+                actor=actor,
+                action="client.primary_technician_set",
+                client=current,
+                target=Target.of(current),
+                details={
+                    "technician": str(technician.pk) if technician else "",
+                    "previous": str(previous or ""),
+                },
+            )
+        return current

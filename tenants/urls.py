@@ -10,6 +10,11 @@ urlpatterns = [
     path("clients/<slug:slug>/", views.client_detail, name="client_detail"),
     path("clients/<slug:slug>/access/", views.client_access, name="client_access"),
     path(
+        "clients/<slug:slug>/primary-technician/",
+        views.client_primary_technician,
+        name="client_primary_technician",
+    ),
+    path(
         "clients/<slug:slug>/access/<uuid:assignment_id>/revoke/",
         views.assignment_revoke,
         name="assignment_revoke",

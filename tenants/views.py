@@ -8,7 +8,13 @@ from accounts.models import Role
 from accounts.services import require_role
 from config.errors import InvalidRequest
 from tenants import selectors, services
-from tenants.forms import AssignClientForm, AssignStaffForm, ClientForm, SystemForm
+from tenants.forms import (
+    AssignClientForm,
+    AssignStaffForm,
+    ClientForm,
+    PrimaryTechnicianForm,
+    SystemForm,
+)
 from tenants.models import AccessLevel
 
 CLIENTS_PER_PAGE = 50
@@ -58,8 +64,41 @@ def client_detail(request, slug):
             "can_manage": client.my_level >= AccessLevel.MANAGE,
             "can_assign": client.my_level >= AccessLevel.MANAGE
             and request.user.has_role(Role.MANAGER, Role.ADMINISTRATOR),
+            "primary_form": _primary_form(request, client),
         },
     )
+
+
+def _primary_form(request, client, data=None):
+    if client.my_level < AccessLevel.MANAGE:
+        return None
+    candidates = selectors.client_primary_technician_candidates(actor=request.user, client=client)
+    return PrimaryTechnicianForm(
+        data,
+        candidates=candidates,
+        initial={"technician": client.primary_technician_id},
+        auto_id="primary_%s",
+    )
+
+
+@require_POST
+def client_primary_technician(request, slug):
+    client = selectors.client_get_for_user(actor=request.user, slug=slug, level=AccessLevel.MANAGE)
+    form = _primary_form(request, client, request.POST)
+    if form.is_valid():
+        technician = form.cleaned_data["technician"]
+        try:
+            services.client_primary_technician_set(
+                actor=request.user, client=client, technician=technician
+            )
+        except InvalidRequest as error:
+            messages.error(request, error.message)
+        else:
+            who = technician or "the managers' queue"
+            messages.success(request, f"Rotation tasks of {client.name} now go to {who}.")
+    else:
+        messages.error(request, "Choose one of the staff assigned to this client.")
+    return redirect("tenants:client_detail", slug=client.slug)
 
 
 def system_detail(request, slug, system_id):

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "tenants",
     "vault",
     "audit",
+    "rotation",
 ]
 
 MIDDLEWARE = [
@@ -311,6 +312,32 @@ CELERY_BEAT_SCHEDULE["accounts-outbox-drain"] = {
     "task": "accounts.tasks.outbox_drain",
     "schedule": timedelta(minutes=1),
     "options": {"expires": 50},
+}
+# PSA tickets of rotation tasks: queued calls go out every minute (outages retry with backoff).
+CELERY_BEAT_SCHEDULE["rotation-psa-calls-send"] = {
+    "task": "rotation.tasks.psa_calls_send",
+    "schedule": timedelta(minutes=1),
+    "options": {"expires": 50},
+}
+
+# Rotation: tasks open this many days before a credential is due; owners are reminded this
+# many days before; overdue tasks are escalated to the client's managers once.
+ROTATION_TASK_LEAD_DAYS = env_int("ROTATION_TASK_LEAD_DAYS", 7, minimum=0)
+ROTATION_REMINDER_DAYS = env_int("ROTATION_REMINDER_DAYS", 3, minimum=0)
+CELERY_BEAT_SCHEDULE["rotation-due-scan"] = {
+    "task": "rotation.tasks.rotation_due_scan",
+    "schedule": timedelta(hours=1),
+    "options": {"expires": 3000},
+}
+CELERY_BEAT_SCHEDULE["rotation-reminders-send"] = {
+    "task": "rotation.tasks.rotation_reminders_send",
+    "schedule": timedelta(hours=1),
+    "options": {"expires": 3000},
+}
+CELERY_BEAT_SCHEDULE["rotation-escalate-overdue"] = {
+    "task": "rotation.tasks.rotation_escalate_overdue",
+    "schedule": timedelta(hours=1),
+    "options": {"expires": 3000},
 }
 
 # The audit table's covering indexes INCLUDE extra columns on PostgreSQL; SQLite (the demo)

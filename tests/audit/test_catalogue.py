@@ -332,6 +332,20 @@ TESTED_ELSEWHERE = {
     "credential.history_viewed": "tests/vault/test_history.py",
     "credential.version_revealed": "tests/vault/test_history.py",
     "credential.totp_code_shown": "tests/vault/test_totp_code.py",
+    "rotation.policy_updated": "tests/rotation/test_policies.py",
+    "rotation.task_created": "tests/rotation/test_tasks.py",
+    "rotation.task_reason_added": "tests/rotation/test_tasks.py",
+    "rotation.task_completed": "tests/rotation/test_tasks.py",
+    "rotation.task_cancelled": "tests/rotation/test_tasks.py",
+    "rotation.reminder_sent": "tests/rotation/test_scans.py",
+    "rotation.task_escalated": "tests/rotation/test_scans.py",
+    "client.primary_technician_set": "tests/tenants/test_primary_technician.py",
+    "psa.connection_saved": "tests/rotation/test_psa_services.py",
+    "psa.ticket_opened": "tests/rotation/test_psa_services.py",
+    "psa.ticket_updated": "tests/rotation/test_psa_services.py",
+    "psa.ticket_closed": "tests/rotation/test_psa_services.py",
+    "psa.call_failed": "tests/rotation/test_psa_services.py",
+    "psa.ticket_closed_by_psa": "tests/rotation/test_psa_services.py",
 }
 
 
@@ -447,9 +461,22 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "accounts.outbox_drain": "housekeeping: delivers alerts whose actions were recorded "
         "when they were written; runs every minute and would flood the chain",
         "audit.recording_failures": "the failure writer itself",
+        "rotation.rotation_task_request": "records rotation.task_created or "
+        "rotation.task_reason_added through _task_request",
+        "rotation.rotation_next_due_recompute": "derived due dates; the policy change or the "
+        "task action that runs it records the event",
+        "rotation.rotation_next_due_fill_missing": "derived due dates (due scan housekeeping)",
+        "rotation.credential_rotation_interval_set": "the vault's credential_update records "
+        "credential.updated",
+        "rotation.rotation_due_scan": "opens tasks through _task_request, which records "
+        "rotation.task_created / rotation.task_reason_added per task",
+        "rotation.rotation_staff_change": "opens tasks through rotation_task_request, which "
+        "records rotation.task_created per task",
+        "rotation.psa_call_enqueue": "queues a PSA call inside the caller's transaction; the "
+        "caller's task action records the event (psa.ticket_* record the sending)",
     }
     missing = []
-    for app in ("accounts", "tenants", "audit", "vault"):
+    for app in ("accounts", "tenants", "audit", "vault", "rotation"):
         for node in _service_functions(app):
             if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
                 continue

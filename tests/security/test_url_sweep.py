@@ -15,6 +15,7 @@ PUBLIC = {
     "admin:login",
     "share_link_page",
     "share_link_landing",
+    "rotation:psa_callback",
 }
 BEFORE_MFA = {"accounts:mfa_verify", "accounts:mfa_enrol", "accounts:logout"}
 ENDPOINTS = all_endpoints()

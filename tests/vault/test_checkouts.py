@@ -491,6 +491,17 @@ def test_access_revoked_with_its_audit_event_failing_keeps_the_lease(
 
 
 @pytest.mark.django_db
+def test_a_new_secret_clears_the_rotation_mark_a_lease_end_left(pat, alice, domain_admin):
+    checkout_check_in(actor=pat, checkout=request(pat, domain_admin))
+    assert fresh(domain_admin).rotation_required_reason == "checkout_ended"
+    services.credential_update(actor=alice, credential=domain_admin, name="Renamed")
+    assert fresh(domain_admin).rotation_required_at is not None  # no new secret yet
+    services.credential_update(actor=alice, credential=domain_admin, secret="Rotated-After-1")
+    assert fresh(domain_admin).rotation_required_at is None
+    assert fresh(domain_admin).rotation_required_reason == ""
+
+
+@pytest.mark.django_db
 def test_a_random_walk_never_reaches_two_active_leases(pat, tess, alice, mona, domain_admin):
     """C59, on a fixed seed: after any step there is at most one lease, and reveal agrees."""
     import random

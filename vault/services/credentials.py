@@ -284,11 +284,13 @@ def credential_update(
     notes: str | None = None,
     totp_seed: str | None = None,
     reason: str = "",
+    rotating: bool = False,
 ) -> Credential:
     """Change a credential (manage level); a new secret keeps the old one as a version.
 
     `secret` None or empty keeps the secret; `notes` and `totp_seed` None keep them, an
-    empty string clears them.
+    empty string clears them. `rotating`: a rotation task is being completed, so only the
+    secret changes and use level suffices (privileged for high-privilege credentials).
     """
     client = credential.client
     target = _credential_target(credential)
@@ -297,7 +299,18 @@ def credential_update(
         recording_failures(attempt),
         recording_decryption_failures(actor=actor, client=client, target=target),
     ):
-        client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.MANAGE)
+        level = AccessLevel.MANAGE
+        if rotating:
+            kept = (name, credential_type, requested_tier, system, username, access_method)
+            kept += (host, is_shared, is_emergency, mfa_on_path, rotation_interval_days)
+            kept += (last_rotated_at, status, tags)
+            if not secret or notes is not None or totp_seed is not None:
+                raise InvalidRequest("A rotation changes the secret, and only the secret.")
+            if any(value is not KEEP for value in kept):
+                raise InvalidRequest("A rotation changes the secret, and only the secret.")
+            high = credential.privilege_tier == PrivilegeTier.HIGH
+            level = AccessLevel.PRIVILEGED if high else AccessLevel.USE
+        client_get_for_user(actor=actor, slug=client.slug, level=level)
         with transaction.atomic():
             current = Credential.objects.select_for_update().filter(pk=credential.pk).first()
             if current is None:
@@ -390,6 +403,10 @@ def credential_update(
                 setattr(current, field, value)
             for field, value in sealed.items():
                 setattr(current, field, value)
+            if "secret" in sealed:
+                # A new secret is the rotation a lease end or a broken seal asked for.
+                current.rotation_required_at = None
+                current.rotation_required_reason = ""
             current.privilege_tier = new_tier
             current.next_rotation_due = _next_due(
                 current.last_rotated_at, current.rotation_interval_days

@@ -2,10 +2,12 @@
 
 import base64
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from tenants.models import Client, System
@@ -119,6 +121,12 @@ WITH_TOTP = [
     ("fabrikam-logistics", "Microsoft 365 helpdesk", "helpdesk@fabrikam.example", ""),
 ]
 
+# Last rotated long ago, so the demo has rotation work due (rotation_due_scan opens the tasks).
+OVERDUE = {
+    ("contoso-dental", "FortiGate admin"): timezone.now() - timedelta(days=120),
+    ("fabrikam-logistics", "File server local admin"): timezone.now() - timedelta(days=95),
+}
+
 # Contoso Dental asks for a manager's approval of every checkout and a ticket on reveals.
 STRICT_CLIENT = "contoso-dental"
 
@@ -154,6 +162,7 @@ class Command(BaseCommand):
                     host=host,
                     system=system,
                     rotation_interval_days=90,
+                    last_rotated_at=OVERDUE.get((slug, name)),
                     tags=tags,
                 )
                 created += 1

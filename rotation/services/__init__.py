@@ -1,0 +1,1 @@
+"""Rotation services: one module per area (policies, tasks, PSA tickets, connectors)."""

@@ -1,0 +1,34 @@
+"""Rotation beat jobs: ids only, one service call each, idempotent."""
+
+from celery import shared_task
+
+from rotation.services import tasks as task_services
+
+
+@shared_task
+def rotation_due_scan() -> int:
+    """Open rotation tasks for credentials coming due and for the vault's marks (hourly)."""
+    return task_services.rotation_due_scan(actor=None)
+
+
+@shared_task
+def rotation_reminders_send() -> int:
+    """Remind owners of tasks due soon, once per task (hourly)."""
+    return task_services.rotation_reminders_send(actor=None)
+
+
+@shared_task
+def rotation_escalate_overdue() -> int:
+    """Alert the client's managers about overdue tasks, once per task (hourly)."""
+    return task_services.rotation_escalate_overdue(actor=None)
+
+
+# PSA
+
+
+@shared_task
+def psa_calls_send() -> int:
+    """Send due PSA ticket calls, retrying failures with backoff (every minute)."""
+    from rotation.services import psa as psa_services
+
+    return psa_services.psa_calls_send()

@@ -1,0 +1,1 @@
+"""Rotation pages: one module per area (tasks, policies, PSA tickets)."""
