@@ -19,5 +19,9 @@ def test_the_demo_opens_rotation_tasks_for_its_overdue_credentials(settings):
 
     names = set(RotationTask.objects.values_list("credential__name", flat=True))
     assert {"FortiGate admin", "File server local admin"} <= names
+    # Contoso Dental's primary technician owns its task; Fabrikam's goes to the managers.
+    owners = dict(RotationTask.objects.values_list("credential__name", "owner__email"))
+    assert owners["FortiGate admin"] == "tina.tech@example.com"
+    assert owners["File server local admin"] is None
     assert RotationTask.objects.filter(status="open").count() == len(names)
     assert "Rotation tasks opened or joined:" in out.getvalue()

@@ -7,7 +7,12 @@ from django.db import transaction
 from accounts.models import Role, User
 from accounts.services import demo_staff_member_create
 from tenants.models import AccessLevel, Client, System
-from tenants.services import assignment_grant, client_create, system_create
+from tenants.services import (
+    assignment_grant,
+    client_create,
+    client_primary_technician_set,
+    system_create,
+)
 
 DEMO_PASSWORD = "keyhold-demo-pass"  # noqa: S105 (printed on purpose; demo accounts only)
 
@@ -97,6 +102,13 @@ EVERY_CLIENT = {
 }
 
 
+# (client slug, email): who owns each client's rotation tasks; the others go to the managers.
+PRIMARY_TECHNICIANS = [
+    ("contoso-dental", "tina.tech@example.com"),
+    ("northwind-legal", "tom.tech@example.com"),
+]
+
+
 class Command(BaseCommand):
     help = "Load demo data (idempotent) and print the demo logins. DEBUG only."
 
@@ -114,6 +126,14 @@ class Command(BaseCommand):
                         assignment_grant(
                             actor=None, client=client, user=users[email], level=EVERY_CLIENT[role]
                         )
+            for slug, email in PRIMARY_TECHNICIANS:
+                client = clients[slug]
+                if client.primary_technician_id is None:
+                    client_primary_technician_set(
+                        actor=users["maria.manager@example.com"],
+                        client=client,
+                        technician=users[email],
+                    )
         self._print_logins()
 
     def _staff(self) -> dict[str, User]:
