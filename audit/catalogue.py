@@ -123,6 +123,11 @@ ACTIONS: dict[str, str] = {
     "rotation.task_cancelled": "A manager cancelled a rotation task with a reason.",
     "rotation.reminder_sent": "The owner of a rotation task due soon was reminded (once).",
     "rotation.task_escalated": "An overdue rotation task was escalated to the client's managers.",
+    # Automated rotation
+    "rotation.automated_attempted": (
+        "Keyhold changed a credential's password on its target (PostgreSQL role, ...) and "
+        "promoted it, or a step failed with the reason (attempt id and step; never values)."
+    ),
     # PSA
     "psa.connection_saved": (
         "An administrator created or changed the PSA connection (kind, address, names of the "

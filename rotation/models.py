@@ -252,3 +252,95 @@ class PsaCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} for task {self.task_id}"
+
+
+# --- Automated rotation ------------------------------------------------------------------------
+
+ROTATION_ATTEMPT_RECORD_TYPE = "rotation.attempt"
+
+
+class RotationTarget(models.Model):
+    """Where and how a credential is rotated automatically (one per credential).
+
+    The connector acts with `privileged_credential`, another vault credential of the same
+    client; the account rotated is the credential's own username. Nothing here is secret.
+    """
+
+    class Connector(models.TextChoices):
+        POSTGRESQL = "postgresql", "PostgreSQL role"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey("tenants.Client", on_delete=models.PROTECT, related_name="+")
+    credential = models.OneToOneField(
+        "vault.Credential", on_delete=models.PROTECT, related_name="rotation_target"
+    )
+    connector = models.CharField(max_length=32, choices=Connector.choices)
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField()
+    database = models.CharField(max_length=63, blank=True)
+    privileged_credential = models.ForeignKey(
+        "vault.Credential", on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(port__gte=1, port__lte=65535), name="rotation_target_port_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(credential=models.F("privileged_credential")),
+                name="rotation_target_not_its_own_privileged_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.host}:{self.port}"
+
+
+class RotationAttempt(models.Model):
+    """One automated rotation of a task's credential: pending → applied → verified → promoted.
+
+    `pending_secret` is the new secret sealed with the client's key (bound to this row)
+    BEFORE the target is touched, so a crash at any step leaves it recoverable; the old
+    secret stays the credential's current version until promotion. A retry resumes the
+    task's unpromoted attempt with this same secret, never a new one.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Changed on the target"
+        VERIFIED = "verified", "Verified"
+        PROMOTED = "promoted", "Promoted to current"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey("tenants.Client", on_delete=models.PROTECT, related_name="+")
+    task = models.ForeignKey(RotationTask, on_delete=models.PROTECT, related_name="attempts")
+    target = models.ForeignKey(RotationTarget, on_delete=models.PROTECT, related_name="attempts")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    pending_secret = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failed_step = models.CharField(max_length=16, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    runs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task"],
+                condition=~Q(status="promoted"),
+                name="rotation_one_unpromoted_attempt_per_task",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.pk} ({self.status})"

@@ -32,3 +32,17 @@ def psa_calls_send() -> int:
     from rotation.services import psa as psa_services
 
     return psa_services.psa_calls_send()
+
+
+# Automated rotation
+
+
+@shared_task(acks_late=True)
+def rotation_automated_run(task_id: str, actor_id: str | int) -> str:
+    """Rotate (or resume rotating) one task's credential on its target; ids only, never secrets.
+
+    Safe to redeliver: the service locks the task and resumes its unfinished attempt.
+    """
+    from rotation.services import automation
+
+    return str(automation.rotation_automated_run_by_id(task_id=task_id, actor_id=actor_id).pk)

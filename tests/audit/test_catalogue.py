@@ -339,6 +339,7 @@ TESTED_ELSEWHERE = {
     "rotation.task_cancelled": "tests/rotation/test_tasks.py",
     "rotation.reminder_sent": "tests/rotation/test_scans.py",
     "rotation.task_escalated": "tests/rotation/test_scans.py",
+    "rotation.automated_attempted": "tests/rotation/test_automation.py",
     "client.primary_technician_set": "tests/tenants/test_primary_technician.py",
     "psa.connection_saved": "tests/rotation/test_psa_services.py",
     "psa.ticket_opened": "tests/rotation/test_psa_services.py",
@@ -461,6 +462,8 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "accounts.outbox_drain": "housekeeping: delivers alerts whose actions were recorded "
         "when they were written; runs every minute and would flood the chain",
         "audit.recording_failures": "the failure writer itself",
+        "rotation.rotation_automated_run_by_id": "loads ids for the Celery job; "
+        "rotation_automated_run records rotation.automated_attempted",
         "rotation.rotation_task_request": "records rotation.task_created or "
         "rotation.task_reason_added through _task_request",
         "rotation.rotation_next_due_recompute": "derived due dates; the policy change or the "
