@@ -4,6 +4,7 @@ to whoever may already see the task (the caller scoped it)."""
 from accounts.models import Role, User
 from accounts.services import require_role
 from rotation.models import PsaCall, PsaConnection, RotationTask
+from tenants.models import AccessLevel, Client
 
 RECENT_CALLS = 50
 
@@ -15,10 +16,11 @@ def psa_connection_get_active(*, actor: User) -> PsaConnection | None:
 
 
 def psa_call_list_recent(*, actor: User, limit: int = RECENT_CALLS) -> list[PsaCall]:
-    """The newest PSA calls with their state, for administrators."""
+    """The newest PSA calls of the clients the administrator is assigned to, with their state."""
     require_role(actor, Role.ADMINISTRATOR, action="see the PSA calls")
     return list(
-        PsaCall.objects.select_related("task__client", "task__credential", "connection")
+        PsaCall.objects.filter(task__client__in=Client.objects.for_user(actor, AccessLevel.VIEW))
+        .select_related("task__client", "task__credential", "connection")
         .defer("connection__sealed_secret")
         .order_by("-created_at")[:limit]
     )

@@ -6,12 +6,14 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.models import Role
 from audit.models import AuditEvent
 from rotation.models import PsaCall, PsaConnection, RotationTask
 from rotation.psa.halopsa import halo_token_cache_clear
 from rotation.selectors import psa as psa_selectors
 from rotation.services import psa as psa_services
 from tests.conftest import sign_in
+from tests.factories import UserFactory
 from tests.rotation import psa_server as ps
 from tests.rotation.test_psa_adapters import connection_config
 from tests.rotation.test_psa_services import connect, enqueue
@@ -121,3 +123,18 @@ def test_task_partial_shows_a_failing_call(admin_user, server, high_credential, 
     assert "Open ticket" in html
     assert PsaCall.objects.get().attempts == 1
     assert ps.HALO_CLIENT_SECRET not in html
+
+
+def test_recent_calls_list_only_the_administrators_own_clients(admin_user, server, high_credential):
+    connect(admin_user, server, "webhook")
+    task = RotationTask.objects.create(
+        client=high_credential.client,
+        credential=high_credential,
+        due_at=timezone.now() + timedelta(days=3),
+    )
+    enqueue(task, "open")
+    outsider = UserFactory(roles=[Role.ADMINISTRATOR])  # assigned to no client
+    assert [call.task_id for call in psa_selectors.psa_call_list_recent(actor=admin_user)] == [
+        task.pk
+    ]
+    assert psa_selectors.psa_call_list_recent(actor=outsider) == []
