@@ -27,6 +27,11 @@ class RotationPolicy(models.Model):
     # The client's own password policy for standard user credentials; None: no schedule.
     standard_days = models.PositiveIntegerField(null=True, blank=True, default=None)
     rotate_high_privilege_on_staff_change = models.BooleanField(default=True)
+    # How automated rotation (and "generate" on a manual one) makes new passwords.
+    password_length = models.PositiveIntegerField(default=32)
+    password_symbols = models.BooleanField(default=True)
+    # Characters a client's systems refuse (legacy apps, shells, connection strings).
+    password_exclude = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by = models.ForeignKey(
         "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -39,6 +44,10 @@ class RotationPolicy(models.Model):
                 condition=Q(high_privilege_days__gte=1, service_days__gte=1)
                 & (Q(standard_days__isnull=True) | Q(standard_days__gte=1)),
                 name="rotation_policy_intervals_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(password_length__gte=16, password_length__lte=128),
+                name="rotation_policy_password_length_bounds",
             ),
         ]
 
@@ -263,11 +272,21 @@ class RotationTarget(models.Model):
     """Where and how a credential is rotated automatically (one per credential).
 
     The connector acts with `privileged_credential`, another vault credential of the same
-    client; the account rotated is the credential's own username. Nothing here is secret.
+    client; the account rotated is the credential's own username. Nothing here is secret:
+    `host_key` is the SSH server's public key, pinned when the target is configured.
     """
 
     class Connector(models.TextChoices):
         POSTGRESQL = "postgresql", "PostgreSQL role"
+        MARIADB = "mariadb", "MariaDB user"
+        LDAP = "ldap", "LDAP user (password modify)"
+        ACTIVE_DIRECTORY = "active_directory", "Active Directory user"
+        SSH = "ssh", "Linux local account over SSH"
+
+    class TlsMode(models.TextChoices):
+        STARTTLS = "starttls", "StartTLS"
+        TLS = "tls", "TLS from the start (LDAPS)"
+        NONE = "none", "None (isolated lab networks only)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     client = models.ForeignKey("tenants.Client", on_delete=models.PROTECT, related_name="+")
@@ -278,11 +297,24 @@ class RotationTarget(models.Model):
     host = models.CharField(max_length=253)
     port = models.PositiveIntegerField()
     database = models.CharField(max_length=63, blank=True)
+    # LDAP: where accounts named by a plain username are searched for.
+    base_dn = models.CharField(max_length=500, blank=True)
+    tls_mode = models.CharField(max_length=16, choices=TlsMode.choices, blank=True)
+    # SSH: the pinned server key, "ssh-ed25519 AAAA…" (OpenSSH known_hosts key part).
+    host_key = models.CharField(max_length=2000, blank=True)
     privileged_credential = models.ForeignKey(
         "vault.Credential", on_delete=models.PROTECT, related_name="+"
     )
+    # Start the rotation as soon as a task opens (else only on "Rotate now").
+    rotate_automatically = models.BooleanField(default=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
         "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
@@ -320,7 +352,11 @@ class RotationAttempt(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     client = models.ForeignKey("tenants.Client", on_delete=models.PROTECT, related_name="+")
     task = models.ForeignKey(RotationTask, on_delete=models.PROTECT, related_name="attempts")
-    target = models.ForeignKey(RotationTarget, on_delete=models.PROTECT, related_name="attempts")
+    # Kept when the target is removed later: the attempt stays in the credential's history.
+    target = models.ForeignKey(
+        RotationTarget, on_delete=models.SET_NULL, null=True, related_name="attempts"
+    )
+    connector = models.CharField(max_length=32, choices=RotationTarget.Connector.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     pending_secret = models.BinaryField(editable=False)
     created_at = models.DateTimeField(default=timezone.now)

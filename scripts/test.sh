@@ -66,12 +66,25 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "   installing Chromium (Debian package) for the browser tests ..."
   keyhold_apt_install chromium
 fi
+# The automated-rotation tests start their own private servers of each target on loopback.
+missing_targets=()
+command -v mariadbd >/dev/null 2>&1 || missing_targets+=(mariadb-server)
+command -v slapd >/dev/null 2>&1 || missing_targets+=(slapd)
+command -v ldapadd >/dev/null 2>&1 || missing_targets+=(ldap-utils)
+[ -x /usr/sbin/sshd ] || missing_targets+=(openssh-server)
+command -v sudo >/dev/null 2>&1 || missing_targets+=(sudo)
+if [ ${#missing_targets[@]} -gt 0 ]; then
+  echo "   installing rotation targets for the connector tests: ${missing_targets[*]} ..."
+  keyhold_apt_install "${missing_targets[@]}"
+fi
 PG_URL=$(postgres_url)
 export REDIS_URL
 REDIS_URL=$(redis_url)
 echo "   PostgreSQL: $PG_URL"
 echo "   Redis: $REDIS_URL"
 echo "   Chromium: $(/usr/bin/chromium --version 2>/dev/null || echo missing)"
+echo "   Rotation targets: $(mariadbd --version 2>/dev/null | cut -d' ' -f1-4), \
+slapd $(dpkg-query -W -f='${Version}' slapd 2>/dev/null), $(/usr/sbin/sshd -V 2>&1 | head -n 1)"
 
 echo "== Lint and format"
 .venv/bin/ruff check .

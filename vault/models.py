@@ -200,6 +200,9 @@ class Credential(models.Model):
     notes = models.BinaryField(editable=False)
     totp_seed = models.BinaryField(null=True, blank=True, editable=False)
     is_shared = models.BooleanField(default=False)
+    # Where this secret is configured (services, scheduled tasks, app pools, scripts): shown
+    # after every rotation so the technician updates them. Not secret; not encrypted.
+    used_by = models.TextField(max_length=2000, blank=True)
     mfa_on_path = models.CharField(
         max_length=8, choices=MfaOnPath.choices, default=MfaOnPath.UNKNOWN
     )

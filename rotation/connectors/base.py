@@ -21,17 +21,29 @@ class ConnectorError(KeyholdError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where a target is (no secrets): host, port and, for databases, the database name."""
+    """Where a target is and how to reach it (no secrets): RotationTarget's fields."""
 
     host: str
     port: int
     database: str = ""
+    base_dn: str = ""
+    tls_mode: str = ""
+    host_key: str = ""
     connect_timeout: int = 10
 
 
 class Connector(Protocol):
+    """One kind of target. `needs` names the Endpoint fields beyond host and port that the
+    connector uses (the target form shows only these; `required` those it cannot do without);
+    `privileged_help` says in plain words which account the privileged credential must be.
+    """
+
     kind: str
     label: str
+    default_port: int
+    needs: tuple[str, ...]
+    required: tuple[str, ...]
+    privileged_help: str
 
     def check(
         self, endpoint: Endpoint, *, privileged_username: str, privileged_secret: str

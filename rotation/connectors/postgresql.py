@@ -56,6 +56,13 @@ def _connect(endpoint: Endpoint, *, username: str, secret: str, who: str) -> psy
 class PostgreSQLConnector:
     kind = "postgresql"
     label = "PostgreSQL role"
+    default_port = 5432
+    needs = ("database",)
+    required = ()
+    privileged_help = (
+        "A role with CREATEROLE (or a superuser, to rotate a superuser role) that may log in "
+        "to this database."
+    )
 
     def check(
         self, endpoint: Endpoint, *, privileged_username: str, privileged_secret: str

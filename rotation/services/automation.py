@@ -35,16 +35,23 @@ from rotation.models import (
     RotationTarget,
     RotationTask,
 )
-from rotation.services.tasks import _required_level, rotation_task_complete
+from rotation.services.policies import rotation_password_generate
+from rotation.services.tasks import (
+    AUTOMATED_ACTOR_LABEL,
+    _required_level,
+    rotation_task_complete,
+)
 from tenants.selectors import client_get_for_user
-from vault import generator
 from vault.envelope import field_decrypt, field_encrypt
 from vault.models import CREDENTIAL_RECORD_TYPE, Credential
 
 ACTION = "rotation.automated_attempted"
 PENDING_FIELD = "pending_secret"
-GENERATED_LENGTH = 32
 ERROR_MAX = 500
+
+
+def _actor_fields(actor: User | None) -> dict:
+    return {} if actor is not None else {"actor_label": AUTOMATED_ACTOR_LABEL}
 
 
 def _target_of(task: RotationTask) -> Target:
@@ -67,7 +74,14 @@ def _locked_attempt(attempt: RotationAttempt) -> RotationAttempt:
 
 
 def _endpoint(target: RotationTarget) -> Endpoint:
-    return Endpoint(host=target.host, port=target.port, database=target.database)
+    return Endpoint(
+        host=target.host,
+        port=target.port,
+        database=target.database,
+        base_dn=target.base_dn,
+        tls_mode=target.tls_mode,
+        host_key=target.host_key,
+    )
 
 
 @sensitive_variables("secret")
@@ -110,7 +124,7 @@ def _attempt_claim(*, task: RotationTask, target: RotationTarget) -> tuple[Rotat
         if current.status != RotationTask.Status.OPEN:
             raise InvalidRequest(f"This task is already {current.get_status_display().lower()}.")
         attempt_id = uuid.uuid4()
-        secret = generator.password_generate(length=GENERATED_LENGTH)
+        secret = rotation_password_generate(client=current.client)
         sealed = field_encrypt(
             client=current.client,
             record_type=ROTATION_ATTEMPT_RECORD_TYPE,
@@ -123,6 +137,7 @@ def _attempt_claim(*, task: RotationTask, target: RotationTarget) -> tuple[Rotat
             client_id=current.client_id,
             task=current,
             target=target,
+            connector=target.connector,
             pending_secret=sealed,
             runs=1,
         )
@@ -139,11 +154,12 @@ def _readable(error: Exception) -> str:
 
 
 @sensitive_variables("pending", "privileged_secret")
-def rotation_automated_run(*, actor: User, task: RotationTask) -> RotationAttempt:
+def rotation_automated_run(*, actor: User | None, task: RotationTask) -> RotationAttempt:
     """Rotate the task's credential on its target, or resume its unfinished attempt.
 
-    The actor needs the level the task needs on the client (privileged for high-privilege
-    credentials). Raises the step's error after recording it; the old secret stays current
+    A person needs the level the task needs on the client (privileged for high-privilege
+    credentials); `actor` None is the system, when a task opens for a target that rotates
+    automatically. Raises the step's error after recording it; the old secret stays current
     until the new one is verified on the target.
     """
     credential = task.credential
@@ -154,9 +170,11 @@ def rotation_automated_run(*, actor: User, task: RotationTask) -> RotationAttemp
         client=client,
         target=_target_of(task),
         details={"vault_item_id": str(credential.pk), "step": "start"},
+        **_actor_fields(actor),
     )
     with recording_failures(attempt_info):
-        client_get_for_user(actor=actor, slug=client.slug, level=_required_level(credential))
+        if actor is not None:
+            client_get_for_user(actor=actor, slug=client.slug, level=_required_level(credential))
         target = (
             RotationTarget.objects.select_related("privileged_credential")
             .filter(credential_id=credential.pk, client_id=client.pk)
@@ -233,6 +251,7 @@ def rotation_automated_run(*, actor: User, task: RotationTask) -> RotationAttemp
                     "resumed": resumed,
                     "old_version_id": str(current.replaced_version_id or ""),
                 },
+                **_actor_fields(actor),
             )
     except Exception as error:
         reason = _readable(error)
@@ -259,15 +278,20 @@ def rotation_automated_run(*, actor: User, task: RotationTask) -> RotationAttemp
                     "resumed": resumed,
                     "error": type(error).__name__,
                 },
+                **_actor_fields(actor),
             )
         raise
     return attempt
 
 
-def rotation_automated_run_by_id(*, task_id: str, actor_id: str | int) -> RotationAttempt:
-    """Load the task and the person for the Celery job, then run (or resume) the rotation."""
+def rotation_automated_run_by_id(*, task_id: str, actor_id: str | int | None) -> RotationAttempt:
+    """Load the task and the person (None: the system) for the Celery job, then run it."""
     task = RotationTask.objects.select_related("credential", "client").filter(pk=task_id).first()
-    actor = User.objects.filter(pk=actor_id, is_active=True).first()
-    if task is None or actor is None:
+    actor = None
+    if actor_id is not None:
+        actor = User.objects.filter(pk=actor_id, is_active=True).first()
+        if actor is None:
+            raise NotFound()
+    if task is None:
         raise NotFound()
     return rotation_automated_run(actor=actor, task=task)

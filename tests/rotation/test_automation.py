@@ -12,7 +12,6 @@ and error outcomes).
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -27,8 +26,8 @@ from rotation.connectors.postgresql import PostgreSQLConnector
 from rotation.models import RotationAttempt, RotationTarget, RotationTask
 from rotation.services import automation
 from rotation.services.automation import rotation_automated_run
-from rotation.services.tasks import rotation_task_request
-from tests.vault.test_credentials import make_credential, opened
+from tests.rotation.automation_support import free_port, target_world
+from tests.vault.test_credentials import opened
 from vault.envelope import ENCRYPTED_FIELDS, EncryptedField
 
 ROLE = "app_owner"
@@ -46,12 +45,6 @@ def _bindir() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrivatePostgres:
     """A throwaway cluster: superuser `postgres` (scram over TCP, trust on its own socket)."""
 
@@ -59,7 +52,7 @@ class PrivatePostgres:
         self.bindir = _bindir()
         self.root = Path(tempfile.mkdtemp(prefix="keyhold-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_postgres = os.geteuid() == 0
         if self.as_postgres:
             owner = pwd.getpwnam("postgres")
@@ -155,34 +148,15 @@ def logs_in(pg, password: str) -> bool:
 @pytest.fixture
 def world(pg, client_a, alice, pat):
     """The role's credential and the privileged one (client A), a target and an open task."""
-    credential = make_credential(
+    return target_world(
         client=client_a,
         actor=alice,
-        name="App DB owner",
-        credential_type="service_account",
-        username=ROLE,
-        secret=ROLE_OLD,
-    )
-    privileged = make_credential(
-        client=client_a,
-        actor=alice,
-        name="DB admin",
-        credential_type="service_account",
-        username=ADMIN,
-        secret=ADMIN_SECRET,
-    )
-    target = RotationTarget.objects.create(
-        client=client_a,
-        credential=credential,
         connector="postgresql",
-        host="127.0.0.1",
         port=pg.port,
+        account=("App DB owner", ROLE, ROLE_OLD),
+        privileged=("DB admin", ADMIN, ADMIN_SECRET),
         database="postgres",
-        privileged_credential=privileged,
-        created_by=alice,
     )
-    task = rotation_task_request(actor=None, credential=credential, reason="manual")
-    return credential, privileged, target, task
 
 
 def events(outcome="success"):
@@ -309,7 +283,7 @@ def test_wrong_privileged_password_fails_with_a_reason_and_keeps_the_old_secret(
 
 def test_unreachable_target_fails_with_a_reason(pg, pat, world):
     credential, _, target, task = world
-    RotationTarget.objects.filter(pk=target.pk).update(port=_free_port())
+    RotationTarget.objects.filter(pk=target.pk).update(port=free_port())
     with pytest.raises(ConnectorError, match="could not reach"):
         rotation_automated_run(actor=pat, task=task)
     assert opened(credential, "secret") == ROLE_OLD
