@@ -109,7 +109,8 @@ ACTIONS: dict[str, str] = {
     ),
     # Rotation
     "rotation.policy_updated": (
-        "A manager changed a client's rotation intervals; next due dates were recomputed."
+        "A manager changed a client's rotation intervals (next due dates were recomputed) or "
+        "its rules for new passwords (length, symbols, excluded characters; field names only)."
     ),
     "rotation.task_created": "A rotation task was opened for a credential, with its reason.",
     "rotation.task_reason_added": (
@@ -127,6 +128,15 @@ ACTIONS: dict[str, str] = {
     "rotation.automated_attempted": (
         "Keyhold changed a credential's password on its target (PostgreSQL role, ...) and "
         "promoted it, or a step failed with the reason (attempt id and step; never values)."
+    ),
+    "rotation.target_saved": (
+        "A manager set up or changed a credential's automated rotation target (connector, "
+        "privileged credential, names of the fields changed; never a secret)."
+    ),
+    "rotation.target_removed": "A manager removed a credential's automated rotation target.",
+    "rotation.target_checked": (
+        "A manager tested a rotation target's connection with its privileged account, "
+        "changing nothing: ok, or the reason it failed."
     ),
     # PSA
     "psa.connection_saved": (

@@ -38,11 +38,19 @@ def psa_calls_send() -> int:
 
 
 @shared_task(acks_late=True)
-def rotation_automated_run(task_id: str, actor_id: str | int) -> str:
+def rotation_automated_run(task_id: str, actor_id: str | int | None = None) -> str:
     """Rotate (or resume rotating) one task's credential on its target; ids only, never secrets.
 
-    Safe to redeliver: the service locks the task and resumes its unfinished attempt.
+    `actor_id` None is the system (a task opened for a target that rotates automatically).
+    Safe to redeliver: the service locks the task and resumes its unfinished attempt. A
+    refused step is kept on the attempt, audited, and the task stays open for a retry, so it
+    is the job's result rather than a worker error.
     """
+    from config.errors import KeyholdError
     from rotation.services import automation
 
-    return str(automation.rotation_automated_run_by_id(task_id=task_id, actor_id=actor_id).pk)
+    try:
+        attempt = automation.rotation_automated_run_by_id(task_id=task_id, actor_id=actor_id)
+    except KeyholdError as error:
+        return f"failed: {error.message}"
+    return str(attempt.pk)

@@ -19,9 +19,13 @@ from accounts.models import Role, User
 from accounts.services import alert_send, require_role
 from audit.services import Attempt, Target, record, recording_failures
 from config.errors import InvalidRequest, NotFound
-from rotation.models import RotationReason, RotationTask, RotationTaskReason
+from rotation.models import RotationReason, RotationTarget, RotationTask, RotationTaskReason
 from rotation.selectors.policies import effective_interval_days, rotation_policy_for
-from rotation.services.policies import rotation_next_due_fill_missing, rotation_next_due_recompute
+from rotation.services.policies import (
+    rotation_next_due_fill_missing,
+    rotation_next_due_recompute,
+    rotation_password_generate,
+)
 from rotation.services.psa import psa_call_enqueue
 from tenants.models import AccessLevel, Assignment, Client
 from tenants.selectors import client_get_for_user
@@ -31,6 +35,7 @@ from vault.models import Credential, CredentialSecretVersion, PrivilegeTier, Rot
 CANCEL_REASON_MAX = 500
 DETAIL_MAX = 500
 SCAN_ACTOR_LABEL = "rotation scheduler"
+AUTOMATED_ACTOR_LABEL = "automated rotation"
 # Vault marks and the reasons they become.
 MARK_REASONS = {
     RotationRequiredReason.CHECKOUT_ENDED: RotationReason.CHECKOUT_ENDED,
@@ -40,11 +45,15 @@ MARK_REASONS = {
 
 @dataclass(frozen=True)
 class GenerateOptions:
-    """How to generate the new secret when the person ticks Generate."""
+    """How to generate the new secret when the person ticks Generate.
+
+    `length` and `symbols` None follow the client's rotation policy; a password always
+    leaves out the characters the policy excludes.
+    """
 
     passphrase: bool = False
-    length: int = 24
-    symbols: bool = True
+    length: int | None = None
+    symbols: bool | None = None
     words: int = 5
 
 
@@ -186,6 +195,7 @@ def _task_request(
                         },
                         **_actor_fields(actor),
                     )
+                    _automated_run_on_commit(task=task, credential=current)
                     return task, True
             return _task_join(
                 actor=actor,
@@ -196,6 +206,22 @@ def _task_request(
                 detail=detail,
                 now=now,
             )
+
+
+def _automated_run_on_commit(*, task: RotationTask, credential: Credential) -> None:
+    """A new task of a credential whose target rotates automatically starts its rotation.
+
+    The job runs as the system after this transaction commits, with the task's id only;
+    its failure stays on the attempt and the task stays open for a retry.
+    """
+    automatic = RotationTarget.objects.filter(
+        credential_id=credential.pk, rotate_automatically=True
+    ).exists()
+    if automatic:
+        from rotation.tasks import rotation_automated_run
+
+        task_id = str(task.pk)
+        transaction.on_commit(lambda: rotation_automated_run.delay(task_id, None))
 
 
 def _task_join(
@@ -245,7 +271,7 @@ def _task_join(
 @sensitive_variables("new_secret", "secret")
 def rotation_task_complete(
     *,
-    actor: User,
+    actor: User | None,
     task: RotationTask,
     new_secret: str = "",
     generate: GenerateOptions | None = None,
@@ -253,28 +279,32 @@ def rotation_task_complete(
     """Complete a task with a new secret, typed or generated; it becomes the current version.
 
     Use level on the client (privileged for high-privilege credentials); no checkout is
-    needed to rotate. The old secret stays as a version, the next due date follows the
-    policy and the vault's "rotation required" mark is cleared.
+    needed to rotate. `actor` None is automated rotation, which verified the new secret on
+    the target. The old secret stays as a version, the next due date follows the policy and
+    the vault's "rotation required" mark is cleared.
     """
     from vault.services import credential_update
 
     credential = task.credential
     client = task.client
+    automated = {} if actor is not None else {"actor_label": AUTOMATED_ACTOR_LABEL}
     attempt = Attempt(
         actor=actor,
         action="rotation.task_completed",
         client=client,
         target=_task_target(task, credential),
         details={"vault_item_id": str(credential.pk)},
+        **automated,
     )
     with recording_failures(attempt):
-        client_get_for_user(actor=actor, slug=client.slug, level=_required_level(credential))
+        if actor is not None:
+            client_get_for_user(actor=actor, slug=client.slug, level=_required_level(credential))
         if generate is not None:
             if generate.passphrase:
                 secret = generator.passphrase_generate(words=generate.words)
             else:
-                secret = generator.password_generate(
-                    length=generate.length, symbols=generate.symbols
+                secret = rotation_password_generate(
+                    client=client, length=generate.length, symbols=generate.symbols
                 )
         else:
             secret = new_secret
@@ -317,9 +347,8 @@ def rotation_task_complete(
                 update_fields=["status", "completed_at", "completed_by", "replaced_version"]
             )
             _rotated(credential=credential, client=client, now=now)
-            psa_call_enqueue(
-                task=current, operation="close", note=f"Rotated by {actor.full_name or actor.email}"
-            )
+            by = AUTOMATED_ACTOR_LABEL if actor is None else actor.full_name or actor.email
+            psa_call_enqueue(task=current, operation="close", note=f"Rotated by {by}")
             record(
                 actor=actor,
                 action="rotation.task_completed",
@@ -333,6 +362,7 @@ def rotation_task_complete(
                     "new_version": replaced.version + 1,
                     "generated": generate is not None,
                 },
+                **automated,
             )
     return current
 

@@ -8,6 +8,8 @@ from accounts.models import Role
 from accounts.services import require_role
 from config.errors import AccessDenied, InvalidRequest
 from rotation.forms import RotationCancelForm, RotationCompleteForm, RotationRequestForm
+from rotation.selectors import policies as policy_selectors
+from rotation.selectors import targets as target_selectors
 from rotation.selectors import tasks as task_selectors
 from rotation.services import tasks as task_services
 from tenants import selectors as tenant_selectors
@@ -21,6 +23,18 @@ def task_mine(request):
     return render(request, "rotation/mine.html", {"tasks": tasks})
 
 
+def _automation(request, task, *, can_rotate: bool) -> dict:
+    """The credential's rotation target and the task's automated attempts."""
+    target = target_selectors.rotation_target_for_credential(
+        actor=request.user, credential=task.credential
+    )
+    return {
+        "target": target,
+        "attempts": target_selectors.rotation_attempt_list_for_task(actor=request.user, task=task),
+        "can_rotate_now": can_rotate and target is not None,
+    }
+
+
 def _detail(request, task, *, complete_form=None, cancel_form=None, status=200):
     needed = AccessLevel.PRIVILEGED if task.credential.is_high_privilege else AccessLevel.USE
     open_task = task.status == task.Status.OPEN
@@ -32,12 +46,17 @@ def _detail(request, task, *, complete_form=None, cancel_form=None, status=200):
             "credential": task.credential,
             "client": task.client,
             "reasons": list(task.reasons.all()),
+            **_automation(request, task, can_rotate=open_task and task.my_level >= needed),
             "can_complete": open_task and task.my_level >= needed,
             "needs_privileged": task.credential.privilege_tier == PrivilegeTier.HIGH,
             "can_cancel": open_task
             and task.my_level >= AccessLevel.MANAGE
             and request.user.has_role(Role.MANAGER),
-            "complete_form": complete_form or RotationCompleteForm(auto_id="complete_%s"),
+            "complete_form": complete_form
+            or RotationCompleteForm(
+                auto_id="complete_%s",
+                policy=policy_selectors.rotation_policy_for(actor=request.user, client=task.client),
+            ),
             "cancel_form": cancel_form or RotationCancelForm(auto_id="cancel_%s"),
         },
         status=status,
@@ -59,7 +78,7 @@ def task_complete(request, task_id):
         if data["generate"]:
             generate = task_services.GenerateOptions(
                 passphrase=data["kind"] == "passphrase",
-                length=data["length"] or 24,
+                length=data["length"],
                 symbols=data["symbols"],
                 words=data["words"] or 5,
             )
@@ -72,9 +91,11 @@ def task_complete(request, task_id):
             status = 403 if isinstance(error, AccessDenied) else 200
             return _detail(request, task, complete_form=form, status=status)
         how = "a generated secret" if generate else "the new secret"
+        used_by = task.credential.used_by.strip()
         messages.success(
             request,
-            f"{task.credential.name} was rotated with {how}; the old one is kept in its history.",
+            f"{task.credential.name} was rotated with {how}; the old one is kept in its history."
+            + (f" Update the places that use it: {used_by}" if used_by else ""),
         )
         return redirect("rotation:task_detail", task_id=task.pk)
     return _detail(request, task, complete_form=form)

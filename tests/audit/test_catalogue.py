@@ -340,6 +340,9 @@ TESTED_ELSEWHERE = {
     "rotation.reminder_sent": "tests/rotation/test_scans.py",
     "rotation.task_escalated": "tests/rotation/test_scans.py",
     "rotation.automated_attempted": "tests/rotation/test_automation.py",
+    "rotation.target_saved": "tests/rotation/test_targets.py",
+    "rotation.target_removed": "tests/rotation/test_targets.py",
+    "rotation.target_checked": "tests/rotation/test_targets.py",
     "client.primary_technician_set": "tests/tenants/test_primary_technician.py",
     "psa.connection_saved": "tests/rotation/test_psa_services.py",
     "psa.ticket_opened": "tests/rotation/test_psa_services.py",
@@ -464,6 +467,12 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "audit.recording_failures": "the failure writer itself",
         "rotation.rotation_automated_run_by_id": "loads ids for the Celery job; "
         "rotation_automated_run records rotation.automated_attempted",
+        "rotation.rotation_automated_enqueue": "queues the Celery job after commit; "
+        "rotation_automated_run records rotation.automated_attempted",
+        "rotation.rotation_target_host_key_fetch": "reads an SSH server's public host key for a "
+        "manager to compare, storing nothing; rotation.target_saved records pinning it",
+        "rotation.rotation_password_generate": "generates a password in memory; the caller "
+        "seals it and records its event (rotation.task_completed, rotation.automated_attempted)",
         "rotation.rotation_task_request": "records rotation.task_created or "
         "rotation.task_reason_added through _task_request",
         "rotation.rotation_next_due_recompute": "derived due dates; the policy change or the "

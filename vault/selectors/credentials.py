@@ -115,7 +115,8 @@ def credential_get_for_user(
                 Q(totp_seed__isnull=False), output_field=BooleanField()
             ),
         )
-        .select_related("client", "system")
+        # The automated rotation target is shown on the credential's page (rotation app).
+        .select_related("client", "system", "rotation_target")
         .prefetch_related("tags")
         .defer("secret", "notes", "totp_seed")
         .first()

@@ -40,6 +40,7 @@ from vault.models import (
 
 NAME_MAX = 200
 HOST_MAX = 500
+USED_BY_MAX = 2000
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,49}$")
 # A bare host name or address, with an optional port and path; anything with a scheme
 # must be http(s) (javascript:, data:, file: and friends are refused).
@@ -91,6 +92,16 @@ def _name_clean(name: str) -> str:
     if len(name) > NAME_MAX:
         raise InvalidRequest(f"A credential name is at most {NAME_MAX} characters.")
     return name
+
+
+def _used_by_clean(used_by: str) -> str:
+    used_by = used_by.replace("\r\n", "\n").strip()
+    if len(used_by) > USED_BY_MAX:
+        raise InvalidRequest(
+            f"Where the secret is used is at most {USED_BY_MAX} characters; "
+            "name the places and keep the details in the notes."
+        )
+    return used_by
 
 
 def _interval_clean(days: int | None) -> int | None:
@@ -164,6 +175,7 @@ def credential_create(
     source: str = Credential.Source.MANUAL,
     requested_tier: str = "",
     tags: Iterable[str] = (),
+    used_by: str = "",
 ) -> Credential:
     """Store a new credential of the client, its secret, notes and seed sealed; manage level."""
     credential_id = uuid.uuid4()
@@ -185,6 +197,7 @@ def credential_create(
             raise InvalidRequest("Enter the secret, or let Keyhold generate one.")
         _system_check(system, client)
         host = _host_clean(host)
+        used_by = _used_by_clean(used_by)
         interval = _interval_clean(rotation_interval_days)
         tag_names = _tag_names_clean(tags)
         now = timezone.now()
@@ -214,6 +227,7 @@ def credential_create(
                 else None,
                 is_shared=is_shared,
                 is_emergency=bool(is_emergency),
+                used_by=used_by,
                 mfa_on_path=mfa_on_path,
                 last_rotated_at=last_rotated_at,
                 rotation_interval_days=interval,
@@ -253,6 +267,7 @@ _METADATA_FIELDS = (
     "rotation_interval_days",
     "last_rotated_at",
     "status",
+    "used_by",
 )
 _EDITABLE_STATUSES = (
     Credential.Status.ACTIVE,
@@ -264,7 +279,7 @@ _EDITABLE_STATUSES = (
 @sensitive_variables("secret", "notes", "totp_seed")
 def credential_update(
     *,
-    actor: User,
+    actor: User | None,
     credential: Credential,
     name: str = KEEP,
     credential_type: str = KEEP,
@@ -280,6 +295,7 @@ def credential_update(
     last_rotated_at: datetime | None = KEEP,
     status: str = KEEP,
     tags: Iterable[str] = KEEP,
+    used_by: str = KEEP,
     secret: str | None = None,
     notes: str | None = None,
     totp_seed: str | None = None,
@@ -290,7 +306,8 @@ def credential_update(
 
     `secret` None or empty keeps the secret; `notes` and `totp_seed` None keep them, an
     empty string clears them. `rotating`: a rotation task is being completed, so only the
-    secret changes and use level suffices (privileged for high-privilege credentials).
+    secret changes and use level suffices (privileged for high-privilege credentials);
+    only a rotation may have no actor (automated rotation, after verifying on the target).
     """
     client = credential.client
     target = _credential_target(credential)
@@ -303,14 +320,17 @@ def credential_update(
         if rotating:
             kept = (name, credential_type, requested_tier, system, username, access_method)
             kept += (host, is_shared, is_emergency, mfa_on_path, rotation_interval_days)
-            kept += (last_rotated_at, status, tags)
+            kept += (last_rotated_at, status, tags, used_by)
             if not secret or notes is not None or totp_seed is not None:
                 raise InvalidRequest("A rotation changes the secret, and only the secret.")
             if any(value is not KEEP for value in kept):
                 raise InvalidRequest("A rotation changes the secret, and only the secret.")
             high = credential.privilege_tier == PrivilegeTier.HIGH
             level = AccessLevel.PRIVILEGED if high else AccessLevel.USE
-        client_get_for_user(actor=actor, slug=client.slug, level=level)
+        if actor is not None:
+            client_get_for_user(actor=actor, slug=client.slug, level=level)
+        elif not rotating:
+            raise AccessDenied("Only a rotation changes a credential without a person.")
         with transaction.atomic():
             current = Credential.objects.select_for_update().filter(pk=credential.pk).first()
             if current is None:
@@ -331,6 +351,7 @@ def credential_update(
                 "rotation_interval_days": rotation_interval_days,
                 "last_rotated_at": last_rotated_at,
                 "status": status,
+                "used_by": used_by,
             }
             new.update({field: value for field, value in given.items() if value is not KEEP})
             new["name"] = _name_clean(new["name"])
@@ -347,6 +368,7 @@ def credential_update(
                     "it before making it an ordinary credential."
                 )
             new["host"] = _host_clean(new["host"])
+            new["used_by"] = _used_by_clean(new["used_by"])
             new["rotation_interval_days"] = _interval_clean(new["rotation_interval_days"])
             _system_check(new["system"], client)
             if requested_tier is KEEP:
@@ -427,7 +449,7 @@ def credential_update(
 
 
 def _secret_version_keep(
-    *, actor: User, credential: Credential, old: bytes, reason: str, now: datetime
+    *, actor: User | None, credential: Credential, old: bytes, reason: str, now: datetime
 ) -> CredentialSecretVersion:
     highest = CredentialSecretVersion.objects.filter(credential=credential).aggregate(
         highest=Max("version")
