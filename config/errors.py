@@ -38,6 +38,15 @@ class InvalidRequest(KeyholdError):
     template = "errors/400.html"
 
 
+class FieldInvalid(InvalidRequest):
+    """A value refused by a service; `field` names the form input it belongs to, so a view
+    shows the message beside that input and keeps everything else that was entered."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 class KeyholdErrorMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response

@@ -65,6 +65,14 @@ class CredentialForm(forms.Form):
     notes = forms.CharField(
         widget=HiddenValueTextarea(attrs={"rows": 3}), required=False, strip=False, max_length=20000
     )
+    used_by = forms.CharField(
+        label="Used by",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=2000,
+        help_text="Where this secret is configured: services, scheduled tasks, app pools, "
+        "scripts. Not secret; shown after every rotation so they get the new one.",
+    )
     totp_seed = forms.CharField(
         label="TOTP seed",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
@@ -131,6 +139,7 @@ class CredentialForm(forms.Form):
             "is_emergency": data.get("is_emergency", False),
             "mfa_on_path": data["mfa_on_path"],
             "rotation_interval_days": data.get("rotation_interval_days"),
+            "used_by": data.get("used_by", ""),
             "tags": self.tag_names(),
         }
 
@@ -161,6 +170,7 @@ class CredentialEditForm(CredentialForm):
                 "is_emergency": credential.is_emergency,
                 "mfa_on_path": credential.mfa_on_path,
                 "rotation_interval_days": credential.rotation_interval_days,
+                "used_by": credential.used_by,
                 "tags": ", ".join(tag.name for tag in credential.tags.all()),
                 "status": credential.status,
             },

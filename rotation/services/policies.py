@@ -1,10 +1,12 @@
-"""Rotation policies: a client's intervals per privilege tier, and the next due dates they give.
+"""Rotation policies: a client's intervals per privilege tier, the next due dates they give,
+and how new passwords are generated for the client.
 
 The vault stores `next_rotation_due` on each credential for fast scans; the rotation app
 derives it from the policy (last rotation, or creation, plus the effective interval) and
 stores it with one bulk UPDATE per tier. The vault never imports rotation.
 """
 
+import string
 from datetime import timedelta
 
 from django.db import transaction
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit.services import Attempt, Target, record, recording_failures
-from config.errors import InvalidRequest
+from config.errors import FieldInvalid, InvalidRequest
 from rotation.models import RotationPolicy
 from rotation.selectors.policies import (
     effective_interval_days,
@@ -23,6 +25,7 @@ from rotation.selectors.policies import (
 )
 from tenants.models import AccessLevel, Client
 from tenants.selectors import client_get_for_user
+from vault import generator
 from vault.models import Credential, PrivilegeTier
 
 # Sane bounds: a client may ask for more rotation than the defaults, and a little less.
@@ -30,20 +33,21 @@ HIGH_PRIVILEGE_DAYS = (1, 365)
 SERVICE_DAYS = (1, 1825)
 STANDARD_DAYS = (1, 730)
 OWN_INTERVAL_DAYS = (1, 3650)
-
-
-class PolicyFieldError(InvalidRequest):
-    """A policy value out of bounds; `field` names the input it belongs to."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+PASSWORD_LENGTH = (16, 128)
+PASSWORD_EXCLUDE_MAX = 64
+# The kinds of character every generated password holds one of (vault.generator's classes).
+_PASSWORD_KINDS = (
+    ("lowercase letters", string.ascii_lowercase),
+    ("capital letters", string.ascii_uppercase),
+    ("digits", string.digits),
+    ("symbols", generator.SYMBOLS),
+)
 
 
 def _bounds_check(field: str, value: int | None, bounds: tuple[int, int], what: str) -> None:
     low, high = bounds
     if value is None or not low <= value <= high:
-        raise PolicyFieldError(field, f"{what} is {low} to {high} days.")
+        raise FieldInvalid(field, f"{what} is {low} to {high} days.")
 
 
 def _values_check(*, high_privilege_days: int, service_days: int, standard_days: int | None):
@@ -61,6 +65,62 @@ def _values_check(*, high_privilege_days: int, service_days: int, standard_days:
             STANDARD_DAYS,
             "The interval for standard user credentials (leave it empty for none)",
         )
+
+
+def _password_exclude_clean(exclude: str) -> str:
+    """Each excluded character once, as typed; whitespace only separates them.
+
+    Generated passwords never contain whitespace, and people list characters as "$ % `".
+    """
+    cleaned = "".join(dict.fromkeys(char for char in exclude if not char.isspace()))
+    if len(cleaned) > PASSWORD_EXCLUDE_MAX:
+        raise FieldInvalid(
+            "password_exclude",
+            f"Exclude at most {PASSWORD_EXCLUDE_MAX} different characters ({len(cleaned)} given).",
+        )
+    return cleaned
+
+
+def _emptied_kinds(*, symbols: bool, exclude: str) -> list[str]:
+    """The kinds of character the exclusions (and the generator's look-alikes) leave empty."""
+    avoided = set(exclude) | generator.LOOK_ALIKES
+    return [
+        name
+        for name, chars in _PASSWORD_KINDS
+        if (symbols or name != "symbols") and set(chars) <= avoided
+    ]
+
+
+def _exclusion_message(*, symbols: bool, exclude: str, fallback: str) -> str:
+    kinds = _emptied_kinds(symbols=symbols, exclude=exclude)
+    if not kinds:
+        return fallback
+    message = (
+        f"Excluding these characters leaves no {' and no '.join(kinds)} to choose from "
+        "(look-alikes such as 0, O, 1, l and I are always left out); a generated password "
+        "needs at least one of each kind. Exclude fewer"
+    )
+    return message + (", or leave symbols out." if "symbols" in kinds else ".")
+
+
+def _length_check(length: int | None) -> None:
+    low, high = PASSWORD_LENGTH
+    if length is None or not low <= length <= high:
+        raise FieldInvalid(
+            "password_length", f"A generated password is {low} to {high} characters long."
+        )
+
+
+def _password_values_check(*, length: int, symbols: bool, exclude: str) -> None:
+    """Bounds, then one real generation, so the generator's own rules decide what works."""
+    _length_check(length)
+    try:
+        generator.password_generate(length=length, symbols=symbols, exclude=exclude)
+    except InvalidRequest as error:
+        raise FieldInvalid(
+            "password_exclude",
+            _exclusion_message(symbols=symbols, exclude=exclude, fallback=str(error.message)),
+        ) from None
 
 
 def _client_target(client: Client) -> Target:
@@ -165,8 +225,14 @@ def rotation_policy_update(
     service_days: int,
     standard_days: int | None,
     rotate_high_privilege_on_staff_change: bool,
+    password_length: int,
+    password_symbols: bool,
+    password_exclude: str,
 ) -> RotationPolicy:
-    """Set the client's rotation intervals (manage level); next due dates follow at once."""
+    """Set the client's rotation intervals and password rules (manage level).
+
+    Next due dates follow at once; automated rotation and "Generate" use the password rules.
+    """
     attempt = Attempt(
         actor=actor,
         action="rotation.policy_updated",
@@ -179,6 +245,10 @@ def rotation_policy_update(
             high_privilege_days=high_privilege_days,
             service_days=service_days,
             standard_days=standard_days,
+        )
+        password_exclude = _password_exclude_clean(password_exclude)
+        _password_values_check(
+            length=password_length, symbols=bool(password_symbols), exclude=password_exclude
         )
         with transaction.atomic():
             policy = RotationPolicy.objects.select_for_update().filter(client=client).first()
@@ -195,12 +265,21 @@ def rotation_policy_update(
                     rotate_high_privilege_on_staff_change
                 ),
             }
+            rules = {
+                "password_length": password_length,
+                "password_symbols": bool(password_symbols),
+                "password_exclude": password_exclude,
+            }
             changed = {
                 field: {"from": getattr(policy, field), "to": value}
                 for field, value in new.items()
                 if adding or getattr(policy, field) != value
             }
-            for field, value in new.items():
+            # By name only: the audit log refuses password-like keys, values or not.
+            rules_changed = sorted(
+                field for field, value in rules.items() if adding or getattr(policy, field) != value
+            )
+            for field, value in {**new, **rules}.items():
                 setattr(policy, field, value)
             policy.updated_at = timezone.now()
             policy.updated_by = actor
@@ -216,9 +295,40 @@ def rotation_policy_update(
                 action="rotation.policy_updated",
                 client=client,
                 target=attempt.target,
-                details={"changed": changed, "rescheduled": recomputed},
+                details={
+                    "changed": changed,
+                    "generator_changed": rules_changed,
+                    "rescheduled": recomputed,
+                },
             )
     return policy
+
+
+def rotation_password_generate(
+    *, client: Client, length: int | None = None, symbols: bool | None = None
+) -> str:
+    """A new password by the client's rules: its length, symbols and excluded characters.
+
+    `length` and `symbols` are a person's choice on "Generate"; the client's excluded
+    characters always apply. Not audited here: the caller seals it and records its event.
+    """
+    policy = rotation_policy_for(actor=None, client=client)
+    symbols = policy.password_symbols if symbols is None else symbols
+    try:
+        return generator.password_generate(
+            length=policy.password_length if length is None else length,
+            symbols=symbols,
+            exclude=policy.password_exclude,
+        )
+    except InvalidRequest as error:
+        kinds = _emptied_kinds(symbols=symbols, exclude=policy.password_exclude)
+        if not kinds:
+            raise
+        remedy = "untick Include symbols, or ask" if kinds == ["symbols"] else "ask"
+        raise InvalidRequest(
+            f"{client.name}'s rotation policy excludes all the {' and all the '.join(kinds)}; "
+            f"{remedy} a manager to change the excluded characters."
+        ) from error
 
 
 def credential_rotation_interval_set(
@@ -237,7 +347,7 @@ def credential_rotation_interval_set(
         _bounds_check("days", days, OWN_INTERVAL_DAYS, "A credential's own interval")
         limit = tier_interval_days(policy=policy, tier=credential.privilege_tier)
         if limit is not None and days > limit:
-            raise PolicyFieldError(
+            raise FieldInvalid(
                 "days",
                 f"{client.name} rotates {PrivilegeTier(credential.privilege_tier).label.lower()} "
                 f"credentials every {limit} days; a credential's own interval may be shorter, "

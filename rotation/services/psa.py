@@ -27,7 +27,7 @@ from accounts.models import Role, User
 from accounts.services import alert_send, require_role
 from audit.models import ActorKind, Outcome
 from audit.services import Attempt, Target, record, recording_failures
-from config.errors import AccessDenied, InvalidRequest, KeyholdError
+from config.errors import AccessDenied, FieldInvalid, InvalidRequest, KeyholdError
 from rotation.models import PsaCall, PsaConnection, RotationTask
 from rotation.psa import ADAPTERS, PsaAdapter, PsaError, adapter_for, ticket_summary
 from vault.system_keys import system_open, system_seal
@@ -117,11 +117,15 @@ def _clean_base_url(base_url: str) -> str:
     base_url = base_url.strip().rstrip("/")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest("The PSA address must start with https:// and name a host.")
+        raise FieldInvalid("base_url", "The PSA address must start with https:// and name a host.")
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-        raise InvalidRequest("The PSA address must use https:// (plain http only on loopback).")
+        raise FieldInvalid(
+            "base_url", "The PSA address must use https:// (plain http only on loopback)."
+        )
     if parts.username or parts.password:
-        raise InvalidRequest("Put the PSA's keys in the secret fields, not in the address.")
+        raise FieldInvalid(
+            "base_url", "Put the PSA's keys in the secret fields, not in the address."
+        )
     return base_url
 
 
@@ -131,11 +135,13 @@ def _clean_settings(adapter_class: type[PsaAdapter], settings: dict) -> dict:
         value = str(settings.get(field.name, "") or "").strip()
         if not value:
             if field.required:
-                raise InvalidRequest(f"{field.label} is required for {adapter_class.label}.")
+                message = f"{field.label} is required for {adapter_class.label}."
+                raise FieldInvalid(f"settings.{field.name}", message)
             continue
         if field.integer:
             if not value.isdigit():
-                raise InvalidRequest(f"{field.label} must be a whole number.")
+                message = f"{field.label} must be a whole number."
+                raise FieldInvalid(f"settings.{field.name}", message)
             cleaned[field.name] = int(value)
         else:
             cleaned[field.name] = value[:500]
@@ -157,11 +163,11 @@ def psa_connection_save(
     with recording_failures(attempt), transaction.atomic():
         require_role(actor, Role.ADMINISTRATOR, action="configure the PSA connection")
         if kind not in ADAPTERS:
-            raise InvalidRequest("Choose which PSA Keyhold talks to.")
+            raise FieldInvalid("kind", "Choose which PSA Keyhold talks to.")
         adapter_class = ADAPTERS[kind]
         name = name.strip()
         if not name or len(name) > 200:
-            raise InvalidRequest("Give the connection a name of at most 200 characters.")
+            raise FieldInvalid("name", "Give the connection a name of at most 200 characters.")
         base_url = _clean_base_url(base_url)
         cleaned = _clean_settings(adapter_class, settings)
         connection = PsaConnection.objects.select_for_update().filter(is_active=True).first()
@@ -185,7 +191,9 @@ def psa_connection_save(
             elif current.get(field.name):
                 merged[field.name] = current[field.name]
             elif field.required:
-                raise InvalidRequest(f"{field.label} is required for {adapter_class.label}.")
+                raise FieldInvalid(
+                    f"secrets.{field.name}", f"{field.label} is required for {adapter_class.label}."
+                )
         token = ""
         if created:
             token = secrets.token_urlsafe(32)

@@ -1,9 +1,9 @@
-"""The client's rotation policy page: intervals per tier, and credentials' own intervals."""
+"""The client's rotation policy page: intervals, new-password rules, credentials' own intervals."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from config.errors import InvalidRequest
+from config.errors import FieldInvalid, InvalidRequest
 from rotation.forms import CredentialIntervalForm, RotationPolicyForm
 from rotation.selectors import policies as policy_selectors
 from rotation.services import policies as policy_services
@@ -47,6 +47,9 @@ def rotation_policy(request, slug):
         "service_days": policy.service_days,
         "standard_days": policy.standard_days,
         "rotate_high_privilege_on_staff_change": policy.rotate_high_privilege_on_staff_change,
+        "password_length": policy.password_length,
+        "password_symbols": policy.password_symbols,
+        "password_exclude": policy.password_exclude,
     }
     credentials = vault_selectors.credential_list_for_user(actor=request.user, client=client)
     is_interval = request.method == "POST" and "credential" in request.POST
@@ -70,7 +73,7 @@ def rotation_policy(request, slug):
                         credential=credential,
                         days=interval_form.cleaned_data["days"],
                     )
-                except policy_services.PolicyFieldError as error:
+                except FieldInvalid as error:
                     interval_form.add_error(error.field, error.message)
                 except InvalidRequest as error:
                     interval_form.add_error(None, error.message)
@@ -82,7 +85,7 @@ def rotation_policy(request, slug):
                 policy_services.rotation_policy_update(
                     actor=request.user, client=client, **form.cleaned_data
                 )
-            except policy_services.PolicyFieldError as error:
+            except FieldInvalid as error:
                 form.add_error(error.field, error.message)
             except InvalidRequest as error:
                 form.add_error(None, error.message)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Role
 from accounts.services import require_role
 from audit.services import AuditWriteError
-from config.errors import AccessDenied, InvalidRequest, KeyholdError
+from config.errors import AccessDenied, FieldInvalid, InvalidRequest, KeyholdError
 from rotation.models import PsaConnection
 from rotation.psa import ADAPTERS
 from rotation.selectors import psa as psa_selectors
@@ -27,7 +27,15 @@ def _field_name(kind: str, name: str, secret: bool) -> str:
     return f"{kind}__{'secret' if secret else 'setting'}__{name}"
 
 
-def _kinds(data, connection: PsaConnection | None) -> list[dict]:
+def _input_name(kind: str, field: str) -> str:
+    """The page's input for a service's field name ("settings.x", "secrets.x", "name", …)."""
+    group, _, name = field.partition(".")
+    if group in ("settings", "secrets") and name:
+        return _field_name(kind, name, group == "secrets")
+    return field
+
+
+def _kinds(data, connection: PsaConnection | None, field_errors: dict) -> list[dict]:
     """Every PSA with its fields; values from what was typed, else the stored settings."""
     kinds = []
     for kind, adapter_class in ADAPTERS.items():
@@ -39,11 +47,16 @@ def _kinds(data, connection: PsaConnection | None) -> list[dict]:
                 "value": data.get(_field_name(kind, field.name, False), stored.get(field.name, ""))
                 if data
                 else stored.get(field.name, ""),
+                "error": field_errors.get(_field_name(kind, field.name, False), ""),
             }
             for field in adapter_class.settings_fields
         ]
         secret_fields = [
-            {"field": field, "input": _field_name(kind, field.name, True)}
+            {
+                "field": field,
+                "input": _field_name(kind, field.name, True),
+                "error": field_errors.get(_field_name(kind, field.name, True), ""),
+            }
             for field in adapter_class.secret_fields
         ]
         kinds.append(
@@ -57,14 +70,18 @@ def _kinds(data, connection: PsaConnection | None) -> list[dict]:
     return kinds
 
 
-def _page(request, *, connection, data=None, error="", callback_url="", status=200):
+def _page(
+    request, *, connection, data=None, error="", field_errors=None, callback_url="", status=200
+):
     chosen = (data or {}).get("kind") or (connection.kind if connection else "webhook")
+    field_errors = field_errors or {}
     return render(
         request,
         "rotation/psa/settings.html",
         {
             "connection": connection,
-            "kinds": _kinds(data, connection),
+            "kinds": _kinds(data, connection, field_errors),
+            "field_errors": field_errors,
             "chosen_kind": chosen,
             "name": (data or {}).get("name", connection.name if connection else ""),
             "base_url": (data or {}).get("base_url", connection.base_url if connection else ""),
@@ -107,6 +124,15 @@ def psa_settings(request):
             base_url=request.POST.get("base_url", ""),
             settings=settings,
             secret_fields=secret_fields,
+        )
+    except FieldInvalid as error:
+        return _page(
+            request,
+            connection=connection,
+            data=data,
+            error="Correct the field marked below; nothing was saved.",
+            field_errors={_input_name(kind, error.field): error.message},
+            status=400,
         )
     except InvalidRequest as error:
         return _page(request, connection=connection, data=data, error=error.message, status=400)

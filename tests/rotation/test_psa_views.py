@@ -74,6 +74,9 @@ def test_a_refused_form_keeps_what_was_typed_but_no_secret(client, admin_user, s
     page = response.content.decode()
     assert response.status_code == 400
     assert "Service board id must be a whole number." in page
+    # Beside its own input: the refused field is marked invalid and no other is.
+    assert page.count('aria-invalid="true"') == 1
+    assert 'value="seven" aria-invalid="true"' in page
     assert 'value="seven"' in page
     assert 'value="Manage"' in page
     assert ps.CW_PRIVATE_KEY not in page

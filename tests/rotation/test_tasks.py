@@ -25,7 +25,9 @@ from tenants.models import AccessLevel, Assignment
 from tenants.services import assignment_grant, assignment_revoke
 from tests.audit.helpers import break_audit_inserts
 from tests.factories import UserFactory
+from tests.rotation.test_views import browser_for
 from tests.vault.test_credentials import SECRET, opened
+from vault import generator
 from vault.models import Credential, CredentialSecretVersion
 from vault.services.checkouts import checkout_check_in, checkout_request
 
@@ -196,6 +198,65 @@ def test_generated_secret_completes_the_task(bob, standard_credential):
     assert opened(standard_credential, "secret").count("-") == 3
 
 
+def _policy(client, manager, **rules):
+    from rotation.services.policies import rotation_policy_update
+
+    return rotation_policy_update(
+        actor=manager,
+        client=client,
+        high_privilege_days=90,
+        service_days=365,
+        standard_days=None,
+        rotate_high_privilege_on_staff_change=True,
+        **{
+            "password_length": 32,
+            "password_symbols": True,
+            "password_exclude": "",
+            **rules,
+        },
+    )
+
+
+def test_a_generated_password_follows_the_clients_rules(client_a, alice, bob, standard_credential):
+    _policy(client_a, alice, password_length=40, password_symbols=False, password_exclude="abcXYZ")
+    for options in (GenerateOptions(), GenerateOptions(length=20, symbols=True)):
+        task = rotation_task_request(actor=None, credential=standard_credential, reason="manual")
+        rotation_task_complete(actor=bob, task=task, generate=options)
+        new = opened(standard_credential, "secret")
+        assert not set(new) & set("abcXYZ")
+        if options.length is None:
+            assert len(new) == 40
+            assert not set(new) & set(generator.SYMBOLS)
+        else:
+            assert len(new) == 20
+            assert set(new) & set(generator.SYMBOLS)
+    assert events("rotation.task_completed").count() == 2
+    assert all(e.details["generated"] for e in events("rotation.task_completed"))
+
+
+def test_completion_events_name_the_old_and_new_versions_never_their_values(
+    bob, standard_credential
+):
+    """The current secret has no version row until it is replaced: the event names it by
+    number, and the next rotation keeps it under exactly that number."""
+    first = rotation_task_request(actor=None, credential=standard_credential, reason="manual")
+    rotation_task_complete(actor=bob, task=first, new_secret="Second-Secret-2")
+    second = rotation_task_request(actor=None, credential=standard_credential, reason="manual")
+    rotation_task_complete(actor=bob, task=second, new_secret="Third-Secret-3")
+    one, two = events("rotation.task_completed").order_by("pk")
+    versions = {
+        v.version: v for v in CredentialSecretVersion.objects.filter(credential=standard_credential)
+    }
+    assert one.details["old_version_id"] == str(versions[1].pk)
+    assert (one.details["old_version"], one.details["new_version"]) == (1, 2)
+    assert two.details["old_version_id"] == str(versions[one.details["new_version"]].pk)
+    assert (two.details["old_version"], two.details["new_version"]) == (2, 3)
+    for event in (one, two):
+        dump = str(event.details) + event.reason
+        for value in (SECRET, "Second-Secret-2", "Third-Secret-3"):
+            assert value not in dump
+
+
 def test_a_task_cannot_be_done_without_a_new_secret(bob, standard_credential):
     task = rotation_task_request(actor=None, credential=standard_credential, reason="manual")
     with pytest.raises(InvalidRequest, match="Enter the new secret"):
@@ -349,6 +410,70 @@ def test_lowering_privileged_access_follows_the_clients_staff_change_setting(
         service_days=365,
         standard_days=None,
         rotate_high_privilege_on_staff_change=rotate,
+        password_length=32,
+        password_symbols=True,
+        password_exclude="",
     )
     assignment_grant(actor=alice, client=client_a, user=pat, level=AccessLevel.USE)
     assert RotationTask.objects.filter(credential=high_credential).exists() == rotate
+
+
+# --- The completion page -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_task(standard_credential):
+    return rotation_task_request(actor=None, credential=standard_credential, reason="manual")
+
+
+def test_the_completion_form_starts_from_the_clients_password_rules(
+    client_a, alice, bob, open_task
+):
+    _policy(client_a, alice, password_length=44, password_symbols=False, password_exclude="%&")
+    page = browser_for(bob).get(f"/rotation/tasks/{open_task.pk}/").content.decode()
+    assert 'name="length" value="44"' in page
+    assert '<input type="checkbox" name="symbols" id="complete_symbols">' in page  # unticked
+    assert "Leaves out the characters this client&#x27;s systems refuse: %&amp;" in page
+    response = browser_for(bob).post(
+        f"/rotation/tasks/{open_task.pk}/complete/", {"generate": "on", "kind": "password"}
+    )
+    assert response.status_code == 302
+    new = opened(open_task.credential, "secret")
+    assert len(new) == 44
+    assert not set(new) & set(generator.SYMBOLS)
+
+
+def test_after_a_rotation_the_places_that_use_the_secret_are_shown(alice, bob, open_task):
+    from vault.services import credential_update
+
+    credential_update(
+        actor=alice,
+        credential=open_task.credential,
+        used_by="IIS app pool FrontDesk on WEB01\nBackup job on NAS02",
+    )
+    browser = browser_for(bob)
+    open_page = browser.get(f"/rotation/tasks/{open_task.pk}/").content.decode()
+    assert "Update the places that use it" not in open_page
+    response = browser.post(
+        f"/rotation/tasks/{open_task.pk}/complete/",
+        {"new_secret": "Typed-After-Used-By-1"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "was rotated with the new secret" in page
+    assert (
+        "Update the places that use it: IIS app pool FrontDesk on WEB01\nBackup job on NAS02"
+        in page
+    )
+    assert 'data-testid="used-by"' in page  # the done task's own block
+    assert "IIS app pool FrontDesk on WEB01<br>Backup job on NAS02" in page
+    assert "Typed-After-Used-By-1" not in page
+
+
+def test_without_used_by_the_success_message_says_nothing_more(bob, open_task):
+    response = browser_for(bob).post(
+        f"/rotation/tasks/{open_task.pk}/complete/", {"new_secret": "Typed-Plain-2"}, follow=True
+    )
+    page = response.content.decode()
+    assert "was rotated with the new secret" in page
+    assert "Update the places that use it" not in page

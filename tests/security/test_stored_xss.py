@@ -1,9 +1,10 @@
 """Stored XSS (check C42): markup typed into any credential field renders inert everywhere.
 
 Every value a person can type that a page shows back (client, system and staff names, the
-credential's name, username and secret, change and archive reasons, checkout tickets and
-reasons, emergency reasons, share-link recipients) carries markup; every page that shows
-it must show it as text. The browser half of this
+credential's name, username, secret and where it is used, change and archive reasons,
+checkout tickets and reasons, emergency reasons, share-link recipients, rotation reasons)
+carries markup; every page that shows it must show it as text, the rotation task page and
+its "update the places that use it" message included. The browser half of this
 check lives in tests/e2e/test_reveal.py (no dialog fires when such a secret is revealed).
 """
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from accounts.models import Role
+from rotation.services.tasks import rotation_task_complete, rotation_task_request
 from tenants import services as tenant_services
 from tenants.models import AccessLevel
 from tests.conftest import sign_in
@@ -53,6 +55,7 @@ class Seeded:
             username=f"svc{payload}",
             secret=f"S3cret{payload}",
             notes=f"Notes {payload}",
+            used_by=f"Used by {payload}",
         )
         vault_services.credential_reveal(
             actor=self.manager, credential=self.credential, ticket=f"T-{payload}"[:64]
@@ -67,6 +70,14 @@ class Seeded:
         vault_services.credential_archive(
             actor=self.manager, credential=self.archived, reason=f"Retired {payload}"
         )
+        # A done rotation task; the secret then changes again by an edit.
+        self.rotation = rotation_task_request(
+            actor=self.manager,
+            credential=self.credential,
+            reason="exposed",
+            detail=f"Pasted {payload}",
+        )
+        rotation_task_complete(actor=self.manager, task=self.rotation, new_secret="Rotated-9x")
         vault_services.credential_update(
             actor=self.manager,
             credential=self.credential,
@@ -106,6 +117,9 @@ class Seeded:
         emergency_open(
             actor=self.manager, credential=self.sealed, reason=f"Outage {payload} right now"
         )
+        self.open_rotation = rotation_task_request(
+            actor=self.manager, credential=self.credential, reason="manual"
+        )
 
     def pages(self) -> list[str]:
         slug = self.client.slug
@@ -135,6 +149,11 @@ class Seeded:
             f"/clients/{slug}/emergency/",
             f"/clients/{slug}/vault-policy/",
             "/checkouts/approvals/",
+            f"/rotation/tasks/{self.rotation.pk}/",
+            f"/rotation/tasks/{self.open_rotation.pk}/",
+            "/rotation/tasks/",
+            "/rotation/overdue/",
+            f"/clients/{slug}/rotation-policy/",
         ]
 
 
@@ -162,8 +181,29 @@ def test_markup_in_every_field_renders_as_text_on_every_page(client, payload):
         f"/clients/{slug}/credentials/{seeded.credential.pk}/share-links/",
         f"/clients/{slug}/emergency/",
         "/checkouts/approvals/",
+        f"/rotation/tasks/{seeded.rotation.pk}/",
     ):
         assert path in shown_escaped, path
+    detail = client.get(f"/clients/{slug}/credentials/{seeded.credential.pk}/").content.decode()
+    task_page = client.get(f"/rotation/tasks/{seeded.rotation.pk}/").content.decode()
+    for html in (detail, task_page):
+        assert escape(f"Used by {payload}") in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_the_message_after_a_rotation_shows_where_it_is_used_as_text(client, payload):
+    seeded = Seeded(payload)
+    sign_in(client, seeded.manager)
+    response = client.post(
+        f"/rotation/tasks/{seeded.open_rotation.pk}/complete/",
+        {"new_secret": "Rotated-Again-7y"},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Update the places that use it" in html
+    assert payload not in html
+    assert escape(f"Used by {payload}") in html
 
 
 @pytest.mark.django_db

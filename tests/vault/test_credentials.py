@@ -372,3 +372,79 @@ def test_client_key_rotation_re_encrypts_credentials_and_versions(alice, client_
     )
     states = dict(ClientDataKey.objects.filter(client=client_a).values_list("version", "state"))
     assert states == {1: "destroyed", 2: "active"}
+
+
+# --- Where a secret is used ------------------------------------------------------------------
+
+USED_BY = "Scheduled task Nightly backup on SRV01\nIIS app pool FrontDesk on WEB01"
+
+
+@pytest.mark.django_db
+def test_used_by_is_kept_in_clear_and_its_change_is_audited_by_name_only(alice, client_a):
+    credential = make_credential(
+        client=client_a,
+        actor=alice,
+        credential_type="service_account",
+        used_by="  Scheduled task Nightly backup on SRV01\r\nIIS app pool FrontDesk on WEB01 \n",
+    )
+    assert Credential.objects.get(pk=credential.pk).used_by == USED_BY  # not secret: no seal
+    created = AuditEvent.objects.filter(action="credential.created").order_by("-sequence").first()
+    assert "SRV01" not in str(created.details)
+
+    services.credential_update(
+        actor=alice, credential=credential, used_by=USED_BY + "\nSQL Agent job on SQL02"
+    )
+    assert Credential.objects.get(pk=credential.pk).used_by.endswith("SQL Agent job on SQL02")
+    event = AuditEvent.objects.filter(action="credential.updated").order_by("-sequence").first()
+    assert event.details == {"changed": ["used_by"]}
+    assert "SQL02" not in str(event.details) + event.reason
+
+    services.credential_update(actor=alice, credential=credential, name="Backup agent")
+    event = AuditEvent.objects.filter(action="credential.updated").order_by("-sequence").first()
+    assert event.details == {"changed": ["name"]}
+
+
+@pytest.mark.django_db
+def test_used_by_over_2000_characters_is_refused(alice, client_a):
+    with pytest.raises(InvalidRequest, match="at most 2000 characters"):
+        make_credential(client=client_a, actor=alice, used_by="x" * 2001)
+    credential = make_credential(client=client_a, actor=alice, used_by="x" * 2000)
+    with pytest.raises(InvalidRequest, match="at most 2000 characters"):
+        services.credential_update(actor=alice, credential=credential, used_by="y" * 2001)
+    assert Credential.objects.get(pk=credential.pk).used_by == "x" * 2000
+
+
+@pytest.mark.django_db
+def test_a_rotation_cannot_change_where_the_secret_is_used(alice, bob, client_a):
+    credential = make_credential(
+        client=client_a, actor=alice, credential_type="standard_user", used_by=USED_BY
+    )
+    with pytest.raises(InvalidRequest, match="only the secret"):
+        services.credential_update(
+            actor=bob, credential=credential, secret="Rotated-1", used_by="", rotating=True
+        )
+    assert Credential.objects.get(pk=credential.pk).used_by == USED_BY
+    assert opened(credential, "secret") == SECRET
+
+
+@pytest.mark.django_db
+def test_used_by_is_edited_on_the_form_and_shown_on_the_credential(client, alice, client_a):
+    from tests.conftest import sign_in
+    from tests.vault.test_credential_views import form_data
+
+    credential = make_credential(client=client_a, actor=alice, used_by="Old place")
+    sign_in(client, alice)
+    base = f"/clients/{client_a.slug}/credentials/{credential.pk}/"
+    edit = client.get(f"{base}edit/").content.decode()
+    assert "Used by" in edit
+    assert ">\nOld place</textarea>" in edit
+    response = client.post(
+        f"{base}edit/",
+        form_data(secret="", notes="", totp_seed="", status="active", used_by=USED_BY),
+    )
+    assert response.status_code == 302
+    assert Credential.objects.get(pk=credential.pk).used_by == USED_BY
+    detail = client.get(base).content.decode()
+    assert "Scheduled task Nightly backup on SRV01<br>IIS app pool FrontDesk on WEB01" in detail
+    event = AuditEvent.objects.filter(action="credential.updated").order_by("-sequence").first()
+    assert "used_by" in event.details["changed"]

@@ -6,7 +6,7 @@ client.vault_policy_updated leaves exactly one event per change.
 import pytest
 
 from audit.models import AuditEvent
-from config.errors import AccessDenied, InvalidRequest, NotFound
+from config.errors import AccessDenied, FieldInvalid, InvalidRequest, NotFound
 from tenants.models import AccessLevel
 from tenants.services import assignment_grant
 from tests.conftest import sign_in
@@ -76,9 +76,7 @@ def test_use_level_and_other_clients_staff_cannot_change_it(bob, charlie, client
     ],
 )
 def test_bounds_are_refused_per_field(alice, client_a, values, field, message):
-    from vault.services.checkouts import PolicyFieldError
-
-    with pytest.raises(PolicyFieldError, match=message) as refusal:
+    with pytest.raises(FieldInvalid, match=message) as refusal:
         client_vault_policy_update(actor=alice, client=client_a, **{**VALUES, **values})
     assert refusal.value.field == field
     assert isinstance(refusal.value, InvalidRequest)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from accounts.services import alert_send
 from audit.services import Attempt, Target, record, recording_failures
-from config.errors import AccessDenied, InvalidRequest, NotFound
+from config.errors import AccessDenied, FieldInvalid, InvalidRequest, NotFound
 from tenants.models import AccessLevel, Client
 from tenants.selectors import client_get_for_user
 from vault.models import (
@@ -697,32 +697,24 @@ def checkouts_expire() -> int:
 # --- Client vault policy ---------------------------------------------------------------------
 
 
-class PolicyFieldError(InvalidRequest):
-    """A policy value out of bounds; `field` names the input it belongs to."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
 def _policy_values_check(*, default_minutes: int, max_minutes: int) -> None:
     if default_minutes < CHECKOUT_MIN_MINUTES:
-        raise PolicyFieldError(
+        raise FieldInvalid(
             "checkout_default_minutes",
             f"The default checkout length is at least {CHECKOUT_MIN_MINUTES} minutes.",
         )
     if max_minutes > CHECKOUT_CEILING_MINUTES:
-        raise PolicyFieldError(
+        raise FieldInvalid(
             "checkout_max_minutes",
             f"The longest checkout is at most {CHECKOUT_CEILING_MINUTES} minutes (7 days).",
         )
     if max_minutes < CHECKOUT_MIN_MINUTES:
-        raise PolicyFieldError(
+        raise FieldInvalid(
             "checkout_max_minutes",
             f"The longest checkout is at least {CHECKOUT_MIN_MINUTES} minutes.",
         )
     if default_minutes > max_minutes:
-        raise PolicyFieldError(
+        raise FieldInvalid(
             "checkout_default_minutes",
             f"The default ({default_minutes} minutes) cannot be longer than the longest "
             f"checkout ({max_minutes} minutes).",

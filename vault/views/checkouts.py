@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.mfa import mfa_verified_within
 from accounts.models import Role
-from config.errors import AccessDenied, InvalidRequest
+from config.errors import AccessDenied, FieldInvalid, InvalidRequest
 from tenants import selectors as tenant_selectors
 from tenants.models import AccessLevel
 from vault import selectors
@@ -236,7 +236,7 @@ def vault_policy(request, slug):
                 checkout_services.client_vault_policy_update(
                     actor=request.user, client=client, **form.cleaned_data
                 )
-            except checkout_services.PolicyFieldError as error:
+            except FieldInvalid as error:
                 form.add_error(error.field, error.message)
             except InvalidRequest as error:
                 form.add_error(None, error.message)
