@@ -189,8 +189,8 @@ def rotation_next_due_recompute(
 def rotation_next_due_fill_missing(*, actor: User | None) -> int:
     """Fill `next_rotation_due` where it is empty but a schedule applies (the due scan).
 
-    The vault clears it when a secret changes without an interval of its own; the
-    clients concerned are recomputed, one bulk statement per tier.
+    The vault clears it when a secret changes without an interval of its own; only those
+    credentials are recomputed, one bulk statement per tier and client.
     """
     scheduled_standard = RotationPolicy.objects.filter(standard_days__isnull=False).values(
         "client_id"
@@ -213,7 +213,12 @@ def rotation_next_due_fill_missing(*, actor: User | None) -> int:
     client_ids = set(missing.order_by().values_list("client_id", flat=True).distinct())
     filled = 0
     for client in Client.objects.filter(pk__in=client_ids):
-        filled += rotation_next_due_recompute(actor=actor, client=client)
+        # Only the empty ones: a stored due date may hold a cancellation's postponement.
+        filled += rotation_next_due_recompute(
+            actor=actor,
+            client=client,
+            credential_ids=missing.filter(client_id=client.pk).values("pk"),
+        )
     return filled
 
 

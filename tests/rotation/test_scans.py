@@ -21,6 +21,7 @@ from rotation.services.tasks import (
     rotation_due_scan,
     rotation_escalate_overdue,
     rotation_reminders_send,
+    rotation_task_cancel,
     rotation_task_request,
 )
 from rotation.tasks import rotation_due_scan as rotation_due_scan_task
@@ -73,6 +74,25 @@ def test_due_scan_skips_archived_credentials_and_fills_missing_due_dates(
     task = RotationTask.objects.get()
     assert task.credential_id == high_credential.pk
     assert Credential.objects.get(pk=high_credential.pk).next_rotation_due is not None
+
+
+def test_filling_a_missing_due_date_keeps_a_cancelled_rotation_postponed(
+    alice, high_credential, service_credential
+):
+    Credential.objects.filter(pk=high_credential.pk).update(
+        next_rotation_due=None, last_rotated_at=timezone.now() - timedelta(days=100)
+    )
+    assert rotation_due_scan() == 1
+    task = RotationTask.objects.get()
+    rotation_task_cancel(actor=alice, task=task, reason="Rotated by the client's own IT")
+    postponed = Credential.objects.get(pk=high_credential.pk).next_rotation_due
+    assert postponed > timezone.now() + timedelta(days=80)
+    # Another credential of the same client loses its due date (a secret changed).
+    Credential.objects.filter(pk=service_credential.pk).update(next_rotation_due=None)
+    assert rotation_due_scan() == 0
+    assert Credential.objects.get(pk=high_credential.pk).next_rotation_due == postponed
+    assert Credential.objects.get(pk=service_credential.pk).next_rotation_due is not None
+    assert RotationTask.objects.filter(status=RotationTask.Status.OPEN).count() == 0
 
 
 def test_vault_marks_become_tasks_due_at_once_and_join_a_scheduled_one(
