@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.views.decorators.debug import sensitive_variables
 
 from audit.models import Outcome
 from audit.services import Target, record
@@ -299,9 +300,26 @@ def field_encrypt(
     Runs inside the caller's transaction and locks the active key row until it commits, so
     a key rotation cannot retire and destroy that version while this value is being saved.
     """
-    _require_transaction("field_encrypt")
     if not isinstance(plaintext, bytes):
         raise TypeError("field_encrypt takes bytes")
+    return field_encrypt_many(
+        client=client, record_type=record_type, values=[(record_id, field, plaintext)]
+    )[0]
+
+
+@sensitive_variables("values")
+def field_encrypt_many(
+    *, client: Client, record_type: str, values: Sequence[tuple[str, str, bytes]]
+) -> list[bytes]:
+    """Seal (record id, field, plaintext) values under the client's active DEK at once.
+
+    field_encrypt's rules, paid once for a batch (an import): inside the caller's
+    transaction, the active key row locked until it commits, the use limit checked for the
+    whole batch, one counter update.
+    """
+    _require_transaction("field_encrypt")
+    if not values:
+        return []
     row = (
         ClientDataKey.objects.select_for_update()
         .filter(client_id=client.pk, state=ClientDataKey.State.ACTIVE)
@@ -316,23 +334,29 @@ def field_encrypt(
             "This client's data key is older than the minimum key version. Nothing was saved; "
             "run `python manage.py rotate_client_key` for this client.",
         )
-    ceiling = int(settings.KEYHOLD_DEK_MAX_ENCRYPTIONS)
-    if row.encryptions >= ceiling:
+    if row.encryptions + len(values) > int(settings.KEYHOLD_DEK_MAX_ENCRYPTIONS):
         raise SecretNotSaved(
             "data_key_exhausted",
             "This client's data key has reached its use limit. Nothing was saved; run "
             "`python manage.py rotate_client_key` for this client.",
         )
     data_key = _unwrapped(row, error=SecretNotSaved)
-    ad = associated_data(
-        client_id=client.pk,
-        record_type=record_type,
-        record_id=record_id,
-        field=field,
-        key_version=row.version,
-    )
-    sealed = crypto.seal(plaintext, key=data_key.key, key_version=row.version, associated_data=ad)
-    ClientDataKey.objects.filter(pk=row.pk).update(encryptions=F("encryptions") + 1)
+    sealed = [
+        crypto.seal(
+            plaintext,
+            key=data_key.key,
+            key_version=row.version,
+            associated_data=associated_data(
+                client_id=client.pk,
+                record_type=record_type,
+                record_id=record_id,
+                field=field,
+                key_version=row.version,
+            ),
+        )
+        for record_id, field, plaintext in values
+    ]
+    ClientDataKey.objects.filter(pk=row.pk).update(encryptions=F("encryptions") + len(values))
     return sealed
 
 
@@ -354,33 +378,51 @@ def field_decrypt(
     A value sealed under a data-key version below the configured minimum is refused before
     its key is unwrapped, like Vault Transit's min_decryption_version.
     """
-    sealed = bytes(sealed)
-    try:
-        version = crypto.sealed_key_version(sealed)
-        if version < 1:
-            raise crypto.DecryptionFailed("no such key version")
-        ad = associated_data(
-            client_id=client.pk,
-            record_type=record_type,
-            record_id=record_id,
-            field=field,
-            key_version=version,
-        )
-    except crypto.DecryptionFailed:
-        raise SecretUnavailable("decryption_failed") from None
+    return field_decrypt_many(
+        client=client, record_type=record_type, values=[(record_id, field, sealed)]
+    )[0]
+
+
+@sensitive_variables("keys", "opened")
+def field_decrypt_many(
+    *, client: Client, record_type: str, values: Sequence[tuple[str, str, bytes]]
+) -> list[bytes]:
+    """Open (record id, field, sealed) values, each data-key version unwrapped once;
+    SecretUnavailable if any one fails (field_decrypt's rules)."""
     minimum = min_data_key_version()
-    if version < minimum:
-        raise SecretUnavailable("data_key_version_retired")
-    data_key = data_key_for_client(client=client, version=version)
-    try:
-        return crypto.open_sealed(
-            sealed,
-            key_for_version=lambda _version: data_key.key,
-            associated_data=ad,
-            min_key_version=minimum,
-        )
-    except crypto.DecryptionFailed:
-        raise SecretUnavailable("decryption_failed") from None
+    keys: dict[int, bytes] = {}
+    opened = []
+    for record_id, field, value in values:
+        sealed = bytes(value)
+        try:
+            version = crypto.sealed_key_version(sealed)
+            if version < 1:
+                raise crypto.DecryptionFailed("no such key version")
+            binding = associated_data(
+                client_id=client.pk,
+                record_type=record_type,
+                record_id=record_id,
+                field=field,
+                key_version=version,
+            )
+        except crypto.DecryptionFailed:
+            raise SecretUnavailable("decryption_failed") from None
+        if version < minimum:
+            raise SecretUnavailable("data_key_version_retired")
+        if version not in keys:
+            keys[version] = data_key_for_client(client=client, version=version).key
+        try:
+            opened.append(
+                crypto.open_sealed(
+                    sealed,
+                    key_for_version=keys.__getitem__,
+                    associated_data=binding,
+                    min_key_version=minimum,
+                )
+            )
+        except crypto.DecryptionFailed:
+            raise SecretUnavailable("decryption_failed") from None
+    return opened
 
 
 # --- The failure event -------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from vault.services.credentials import (
     HIGH_TIER_REFUSAL,
-    HOST_MAX,
     NAME_MAX,
     REVEAL_PURPOSES,
     TAG_PATTERN,
@@ -24,7 +23,6 @@ from vault.services.keys import (
 
 __all__ = [
     "HIGH_TIER_REFUSAL",
-    "HOST_MAX",
     "NAME_MAX",
     "REVEAL_PURPOSES",
     "TAG_PATTERN",

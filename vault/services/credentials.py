@@ -24,6 +24,7 @@ from vault.envelope import (
     field_encrypt,
     recording_decryption_failures,
 )
+from vault.hosts import host_clean
 from vault.models import (
     CREDENTIAL_RECORD_TYPE,
     CREDENTIAL_VERSION_RECORD_TYPE,
@@ -39,20 +40,8 @@ from vault.models import (
 # --- Credentials -------------------------------------------------------------------------
 
 NAME_MAX = 200
-HOST_MAX = 500
 USED_BY_MAX = 2000
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,49}$")
-# A bare host name or address, with an optional port and path; anything with a scheme
-# must be http(s) (javascript:, data:, file: and friends are refused).
-_BARE_HOST = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]+\])"
-    r"(?::\d{1,5})?(?:/[^\s<>\"'`\\]*)?$"
-)
-_URL = re.compile(
-    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]+\])"
-    r"(?::\d{1,5})?(?:[/?#][^\s<>\"'`\\]*)?$",
-    re.IGNORECASE,
-)
 
 
 class _Keep:
@@ -69,20 +58,6 @@ def _choice(value: str, choices: type[models.TextChoices], what: str) -> str:
     if value not in choices.values:
         raise InvalidRequest(f"{value!r} is not a known {what}.")
     return value
-
-
-def _host_clean(host: str) -> str:
-    host = host.strip()
-    if not host:
-        return ""
-    if len(host) > HOST_MAX:
-        raise InvalidRequest(f"The host or URL is at most {HOST_MAX} characters.")
-    if _URL.match(host) or _BARE_HOST.match(host):
-        return host
-    raise InvalidRequest(
-        "Enter a host name (dc01.contoso.local, 10.0.0.5:3389) or an http(s) address; "
-        "other kinds of links are refused."
-    )
 
 
 def _name_clean(name: str) -> str:
@@ -176,8 +151,13 @@ def credential_create(
     requested_tier: str = "",
     tags: Iterable[str] = (),
     used_by: str = "",
+    status: str = Credential.Status.ACTIVE,
 ) -> Credential:
-    """Store a new credential of the client, its secret, notes and seed sealed; manage level."""
+    """Store a new credential of the client, its secret, notes and seed sealed; manage level.
+
+    `status` records what is known at arrival: exposed (received by email or chat) or
+    compromised (inherited from a previous provider); an archived credential is not created.
+    """
     credential_id = uuid.uuid4()
     target = Target(type="vault.credential", id=str(credential_id), label=name.strip()[:254])
     attempt = Attempt(actor=actor, action="credential.created", client=client, target=target)
@@ -191,12 +171,17 @@ def credential_create(
         _choice(access_method, Credential.AccessMethod, "access method")
         _choice(mfa_on_path, Credential.MfaOnPath, "MFA setting")
         _choice(source, Credential.Source, "source")
+        if status not in _EDITABLE_STATUSES:
+            raise InvalidRequest(
+                f"{status!r} is not a status a new credential can have: "
+                "choose active, exposed or compromised."
+            )
         if requested_tier:
             _choice(requested_tier, PrivilegeTier, "privilege tier")
         if not secret:
             raise InvalidRequest("Enter the secret, or let Keyhold generate one.")
         _system_check(system, client)
-        host = _host_clean(host)
+        host = host_clean(host)
         used_by = _used_by_clean(used_by)
         interval = _interval_clean(rotation_interval_days)
         tag_names = _tag_names_clean(tags)
@@ -233,6 +218,7 @@ def credential_create(
                 rotation_interval_days=interval,
                 next_rotation_due=_next_due(last_rotated_at, interval),
                 source=source,
+                status=status,
                 created_at=now,
                 updated_at=now,
             )
@@ -247,6 +233,7 @@ def credential_create(
                     "type": str(credential_type),
                     "tier": str(credential.privilege_tier),
                     "source": str(source),
+                    "status": str(status),
                     "system": str(system.pk) if system else "",
                     "emergency": bool(is_emergency),
                 },
@@ -367,7 +354,7 @@ def credential_update(
                     "This emergency credential's seal is broken. Change its secret and re-seal "
                     "it before making it an ordinary credential."
                 )
-            new["host"] = _host_clean(new["host"])
+            new["host"] = host_clean(new["host"])
             new["used_by"] = _used_by_clean(new["used_by"])
             new["rotation_interval_days"] = _interval_clean(new["rotation_interval_days"])
             _system_check(new["system"], client)

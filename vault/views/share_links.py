@@ -4,9 +4,6 @@ The contact's pages are public (no account), stand alone (no staff navigation, n
 of the MSP), and are never cached, indexed or named in a Referer.
 """
 
-from functools import wraps
-
-from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -15,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.services import AuditWriteError
 from config.errors import KeyholdError, NotFound
+from config.public_pages import FORM_PAGE_REFERRER_POLICY, public_link_page
 from tenants import selectors as tenant_selectors
 from tenants.models import AccessLevel
 from vault import selectors
@@ -114,28 +112,6 @@ UNAVAILABLE = (
 )
 
 
-# Browsers send `Origin: null` with a form POST from a no-referrer page, which Django's CSRF
-# origin check rightly refuses; the page holding the Reveal form (its address carries no
-# token) therefore sends a Referer to its own origin only, every other page none at all.
-FORM_PAGE_REFERRER_POLICY = "same-origin"
-
-
-def _public(view):
-    """Public, uncached, unindexed, and no Referer to anyone else from these pages."""
-
-    @login_not_required
-    @never_cache
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        if "Referrer-Policy" not in response:
-            response["Referrer-Policy"] = "no-referrer"
-        response["X-Robots-Tag"] = "noindex, nofollow, noarchive"
-        return response
-
-    return wrapper
-
-
 def _form_page(request, context, status=200):
     response = render(request, "vault/share_links/public_landing.html", context, status=status)
     response["Referrer-Policy"] = FORM_PAGE_REFERRER_POLICY
@@ -153,7 +129,7 @@ def _unavailable(request):
     )
 
 
-@_public
+@public_link_page
 @require_http_methods(["GET"])
 @sensitive_variables("token")
 def share_link_landing(request, token: str):
@@ -162,7 +138,7 @@ def share_link_landing(request, token: str):
     return redirect("share_link_page")
 
 
-@_public
+@public_link_page
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters("passphrase")
 @sensitive_variables("shared", "passphrase")
