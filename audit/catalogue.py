@@ -83,6 +83,32 @@ ACTIONS: dict[str, str] = {
         "(creator alerted) or a wrong passphrase (the fifth blocks the link)."
     ),
     "share_link.expired": "The purge job wiped the payload of an expired share link.",
+    # Client intake links (intake)
+    "intake_link.created": (
+        "Onboarding staff created a one-time intake link for a client contact (contact, number "
+        "of systems asked for, expiry; never the token)."
+    ),
+    "intake_link.revoked": "An intake link was revoked before the contact used it.",
+    "intake_link.opened": (
+        "A client contact opened an intake link's page (nothing consumed); denied for an "
+        "unknown, expired, revoked or already used link (its id when known, never the token)."
+    ),
+    "intake_link.submitted": (
+        "A client contact sent credentials through an intake link, each value sealed on "
+        "arrival (link and count, never values); denied when the link could not be used."
+    ),
+    "intake_link.rate_limited": (
+        "The intake link pages refused a burst of requests from one address or for one link "
+        "(the first refusal of each window)."
+    ),
+    "staged_credential.accepted": (
+        "Onboarding staff accepted a credential a client sent through an intake link into the "
+        "vault; its staged copy was wiped."
+    ),
+    "staged_credential.rejected": (
+        "Onboarding staff rejected a credential a client sent through an intake link, with a "
+        "reason; its sealed values were wiped and the entry kept as the record."
+    ),
     # Secret history and TOTP codes (vault)
     "credential.history_viewed": (
         "A manager opened a credential's secret history (versions as metadata, no values)."
@@ -152,6 +178,40 @@ ACTIONS: dict[str, str] = {
     "psa.ticket_closed_by_psa": (
         "The PSA said a rotation task's ticket was closed; denied when the callback's address "
         "token or signature was wrong."
+    ),
+    # Structured intake and takeover (intake)
+    "intake.started": "The structured intake of a client was started (its draft created).",
+    "intake.entry_saved": (
+        "An intake draft entry was added or changed (the names of the changed fields are kept; "
+        "its secret, notes and TOTP seed are sealed, never recorded)."
+    ),
+    "intake.entry_removed": "An entry was removed from a client's intake draft.",
+    "intake.submitted": (
+        "An intake was submitted: its systems, credentials, staff access and rotation tasks "
+        "were created in one go (counts kept)."
+    ),
+    "intake.access_granted": (
+        "A manager granted the staff access that a client's submitted intakes asked for."
+    ),
+    "intake.takeover_started": "The takeover checklist of a client was started (its steps).",
+    "intake.takeover_finding_saved": "The finding of a takeover step was written or changed.",
+    "intake.takeover_step_completed": "A takeover step was marked done.",
+    "intake.takeover_step_reopened": "A done takeover step was reopened.",
+    # Inherited-credential imports (intake; bulk paths in vault and rotation)
+    "intake.import_previewed": (
+        "A previous provider's export was parsed into a sealed preview (format, file name and "
+        "row, error and duplicate counts; never values)."
+    ),
+    "intake.import_rows_excluded": "Rows of an import preview were excluded or included again.",
+    "intake.import_confirmed": "An import finished: its valid, non-excluded rows are credentials.",
+    "intake.import_cancelled": "An import preview was cancelled; its sealed rows were deleted.",
+    "credential.imported": (
+        "A chunk of an import became inherited, compromised credentials (one event per chunk "
+        "of up to 1,000, listing their ids)."
+    ),
+    "rotation.tasks_created": (
+        "Rotation tasks were opened in bulk (an import), one event listing the tasks, their "
+        "credentials, the reason and the due times."
     ),
 }
 

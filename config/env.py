@@ -6,6 +6,7 @@ malformed value instead of guessing.
 """
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -46,6 +47,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+_RATE = re.compile(r"^[1-9][0-9]*/[smhd]$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as "count/period" (period s, m, h or d), e.g. "60/h"."""
+    value = os.environ.get(name, "").strip() or default
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a count per second, minute, hour or day such as 60/h, not {value!r}"
+        )
     return value
 
 

@@ -18,7 +18,7 @@ _SECRET_KEY_PATTERN = re.compile(
 )
 # One-time tokens that travel in a link's path (invitations, share links) are cut from
 # logged strings.
-_TOKEN_IN_PATH = re.compile(r"(/(?:invitation|share)/)[^/\s?\"']+")
+_TOKEN_IN_PATH = re.compile(r"(/(?:invitation|share|intake)/)[^/\s?\"']+")
 _KEPT_KEYS = frozenset({"event", "level", "logger", "timestamp", "request_id", "exc_info"})
 
 

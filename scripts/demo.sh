@@ -17,6 +17,7 @@ mkdir -p var/celery/queue var/celery/control var/celery/results
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py seed_demo
 .venv/bin/python manage.py seed_demo_credentials
+.venv/bin/python manage.py seed_demo_intake
 .venv/bin/python manage.py rotation_due_scan
 
 echo "Starting the background jobs (Celery worker and beat, file broker under var/celery) ..."

@@ -10,7 +10,7 @@ import dj_database_url
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_rate, env_str
 from config.logging import build_logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "vault",
     "audit",
     "rotation",
+    "intake",
 ]
 
 MIDDLEWARE = [
@@ -212,6 +213,11 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "keyhold@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where staff reach Keyhold: alert emails link to pages under it.
 KEYHOLD_BASE_URL = env_str("KEYHOLD_BASE_URL", "http://localhost:8000").rstrip("/")
+# The MSP's name as client contacts see it on intake links.
+KEYHOLD_MSP_NAME = env_str("KEYHOLD_MSP_NAME", "Your IT provider")
+# How often one address, and one intake link, may hit the public intake page.
+INTAKE_LINK_RATE_PER_ADDRESS = env_rate("INTAKE_LINK_RATE_PER_ADDRESS", "60/h")
+INTAKE_LINK_RATE_PER_LINK = env_rate("INTAKE_LINK_RATE_PER_LINK", "30/h")
 
 # Celery: Redis when REDIS_URL is set; otherwise a broker in files under var/, so the
 # embedded demo runs a real worker and beat without Redis (docs/decisions/0002).
@@ -343,3 +349,7 @@ CELERY_BEAT_SCHEDULE["rotation-escalate-overdue"] = {
 # The audit table's covering indexes INCLUDE extra columns on PostgreSQL; SQLite (the demo)
 # keeps them as plain partial indexes, which is all it needs.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# Intake: the largest export accepted for an import. It is held in memory only (never in a
+# temporary file: it holds plaintext passwords), so this bounds each upload's memory.
+INTAKE_IMPORT_MAX_BYTES = env_int("INTAKE_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)

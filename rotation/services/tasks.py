@@ -6,6 +6,7 @@ secret past the vault call that seals it; events carry ids and version numbers o
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,14 +20,21 @@ from accounts.models import Role, User
 from accounts.services import alert_send, require_role
 from audit.services import Attempt, Target, record, recording_failures
 from config.errors import InvalidRequest, NotFound
-from rotation.models import RotationReason, RotationTarget, RotationTask, RotationTaskReason
+from rotation.models import (
+    PsaCall,
+    PsaConnection,
+    RotationReason,
+    RotationTarget,
+    RotationTask,
+    RotationTaskReason,
+)
 from rotation.selectors.policies import effective_interval_days, rotation_policy_for
 from rotation.services.policies import (
     rotation_next_due_fill_missing,
     rotation_next_due_recompute,
     rotation_password_generate,
 )
-from rotation.services.psa import psa_call_enqueue
+from rotation.services.psa import _open_key, psa_call_enqueue
 from tenants.models import AccessLevel, Assignment, Client
 from tenants.selectors import client_get_for_user
 from vault import generator
@@ -206,6 +214,163 @@ def _task_request(
                 detail=detail,
                 now=now,
             )
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """One credential of a bulk request, with the time its task is due."""
+
+    credential: Credential
+    due_at: datetime
+
+
+def rotation_tasks_open_bulk(
+    *,
+    actor: User,
+    client: Client,
+    requests: Sequence[TaskRequest],
+    reason: str,
+    detail: str = "",
+) -> list[RotationTask]:
+    """Open the tasks of many credentials of one client at once (an import of thousands).
+
+    The invariants of rotation_task_request: one open task per credential (one that already
+    has one joins it, with its own event), the owner by the same rule, a PSA "open" call per
+    new task, automated rotation started after commit. The new tasks are inserted in bulk
+    and recorded as one rotation.tasks_created event listing them, in the caller's
+    transaction or its own.
+    """
+    client_target = Target(type="tenants.client", id=str(client.pk), label=client.name[:254])
+    attempt = Attempt(
+        actor=actor,
+        action="rotation.tasks_created",
+        client=client,
+        target=client_target,
+        details={"reason": str(reason)[:32], "count": len(requests)},
+    )
+    with recording_failures(attempt):
+        client_get_for_user(actor=actor, slug=client.slug, level=AccessLevel.USE)
+        _reason_choice(reason)
+        detail = detail.strip()
+        if len(detail) > DETAIL_MAX:
+            raise InvalidRequest(f"The detail is at most {DETAIL_MAX} characters.")
+        due = {request.credential.pk: request.due_at for request in requests}
+        now = timezone.now()
+        with transaction.atomic():
+            statuses = dict(
+                Credential.objects.filter(pk__in=list(due), client_id=client.pk).values_list(
+                    "pk", "status"
+                )
+            )
+            if len(statuses) != len(due):
+                raise NotFound()
+            if Credential.Status.ARCHIVED in statuses.values():
+                raise InvalidRequest("An archived credential is no longer rotated.")
+            credentials = [request.credential for request in requests]
+            open_tasks = {
+                task.credential_id: task
+                for task in RotationTask.objects.select_for_update().filter(
+                    credential_id__in=list(due), status=RotationTask.Status.OPEN
+                )
+            }
+            owners: dict[str, User | None] = {}
+            created = []
+            for credential in credentials:
+                if credential.pk in open_tasks:
+                    continue
+                if credential.privilege_tier not in owners:
+                    owners[credential.privilege_tier] = _owner_for(
+                        client=client, credential=credential
+                    )
+                created.append(
+                    RotationTask(
+                        id=uuid.uuid4(),
+                        client=client,
+                        credential=credential,
+                        due_at=due[credential.pk],
+                        owner=owners[credential.privilege_tier],
+                        created_at=now,
+                    )
+                )
+            try:
+                with transaction.atomic():
+                    RotationTask.objects.bulk_create(created, batch_size=500)
+            except IntegrityError:
+                # A concurrent request opened one of these tasks first: one at a time, joining.
+                return [
+                    rotation_task_request(
+                        actor=actor,
+                        credential=request.credential,
+                        reason=reason,
+                        due_at=request.due_at,
+                        detail=detail,
+                    )
+                    for request in requests
+                ]
+            RotationTaskReason.objects.bulk_create(
+                [
+                    RotationTaskReason(
+                        task=task, reason=reason, detail=detail, added_at=now, added_by=actor
+                    )
+                    for task in created
+                ],
+                batch_size=500,
+            )
+            psa = PsaConnection.objects.filter(is_active=True).first()
+            if psa is not None:
+                label = RotationReason(reason).label
+                PsaCall.objects.bulk_create(
+                    [
+                        PsaCall(
+                            task=task,
+                            connection=psa,
+                            operation=PsaCall.Operation.OPEN,
+                            idempotency_key=_open_key(task_id=task.id),
+                            note=f"Rotate {task.credential.name}: {label}"[:1000],
+                        )
+                        for task in created
+                    ],
+                    batch_size=500,
+                )
+            automatic = set(
+                RotationTarget.objects.filter(
+                    credential_id__in=[task.credential_id for task in created],
+                    rotate_automatically=True,
+                ).values_list("credential_id", flat=True)
+            )
+            for task in created:
+                if task.credential_id in automatic:
+                    _automated_run_on_commit(task=task, credential=task.credential)
+            joined = [
+                _task_join(
+                    actor=actor,
+                    task=open_tasks[credential.pk],
+                    credential=credential,
+                    reason=reason,
+                    due_at=due[credential.pk],
+                    detail=detail,
+                    now=now,
+                )[0]
+                for credential in credentials
+                if credential.pk in open_tasks
+            ]
+            if created:
+                record(
+                    actor=actor,
+                    action="rotation.tasks_created",
+                    client=client,
+                    target=client_target,
+                    details={
+                        "reason": str(reason),
+                        "count": len(created),
+                        "task_ids": [str(task.pk) for task in created],
+                        "vault_item_ids": [str(task.credential_id) for task in created],
+                        "due_at_earliest": min(task.due_at for task in created).isoformat(),
+                        "due_at_latest": max(task.due_at for task in created).isoformat(),
+                        "owners": {tier: str(o.pk) if o else "" for tier, o in owners.items()},
+                    },
+                )
+    return created + joined
 
 
 def _automated_run_on_commit(*, task: RotationTask, credential: Credential) -> None:

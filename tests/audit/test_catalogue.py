@@ -324,6 +324,28 @@ TESTED_ELSEWHERE = {
     "share_link.opened": "tests/vault/test_share_links.py",
     "share_link.revealed": "tests/vault/test_share_links.py",
     "share_link.expired": "tests/vault/test_share_links.py",
+    "intake.started": "tests/intake/test_intakes.py",
+    "intake.entry_saved": "tests/intake/test_intakes.py",
+    "intake.entry_removed": "tests/intake/test_intakes.py",
+    "intake.submitted": "tests/intake/test_intakes.py",
+    "intake.access_granted": "tests/intake/test_intakes.py",
+    "intake.takeover_started": "tests/intake/test_takeover.py",
+    "intake.takeover_finding_saved": "tests/intake/test_takeover.py",
+    "intake.takeover_step_completed": "tests/intake/test_takeover.py",
+    "intake.takeover_step_reopened": "tests/intake/test_takeover.py",
+    "intake.import_previewed": "tests/intake/test_imports.py",
+    "intake.import_rows_excluded": "tests/intake/test_imports.py",
+    "intake.import_confirmed": "tests/intake/test_imports.py",
+    "intake.import_cancelled": "tests/intake/test_imports.py",
+    "credential.imported": "tests/intake/test_imports.py",
+    "rotation.tasks_created": "tests/intake/test_imports.py",
+    "intake_link.created": "tests/intake/test_links.py",
+    "intake_link.revoked": "tests/intake/test_links.py",
+    "intake_link.opened": "tests/intake/test_links.py",
+    "intake_link.submitted": "tests/intake/test_links.py",
+    "intake_link.rate_limited": "tests/intake/test_links.py",
+    "staged_credential.accepted": "tests/intake/test_links.py",
+    "staged_credential.rejected": "tests/intake/test_links.py",
     "audit.exported": "tests/audit/test_export.py",
     "review.signed_off": "tests/audit/test_reviews.py",
     "hygiene_audit.signed_off": "tests/audit/test_reviews.py",
@@ -458,6 +480,9 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "vault.client_key_rotation_step": "records through _client_key_rotation_finish",
         "vault.reveal_ticket_required": "reads the reveal policy, no action",
         "vault.share_token_hash": "hashes a share-link token, no action",
+        "intake.intake_token_hash": "hashes an intake-link token, no action",
+        "vault.inherited_credential_problems": "a pure check of values, no action",
+        "intake.inherited_rotation_due": "computes a due date, no action",
         "audit.record": "the writer itself",
         "accounts.alert_send": "writes inside the caller's transaction; the caller's action "
         "records the event (e.g. credential.emergency_opened)",
@@ -488,7 +513,7 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "caller's task action records the event (psa.ticket_* record the sending)",
     }
     missing = []
-    for app in ("accounts", "tenants", "audit", "vault", "rotation"):
+    for app in ("accounts", "tenants", "audit", "vault", "rotation", "intake"):
         for node in _service_functions(app):
             if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
                 continue

@@ -16,6 +16,8 @@ PUBLIC = {
     "share_link_page",
     "share_link_landing",
     "rotation:psa_callback",
+    "intake:link_page",
+    "intake:link_landing",
 }
 BEFORE_MFA = {"accounts:mfa_verify", "accounts:mfa_enrol", "accounts:logout"}
 ENDPOINTS = all_endpoints()

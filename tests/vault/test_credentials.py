@@ -125,6 +125,26 @@ def test_inherited_credential_has_no_rotation_date_until_rotated(alice, client_a
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("status", ["active", "exposed", "compromised"])
+def test_a_credential_is_created_with_its_known_status_recorded_in_the_event(
+    alice, client_a, status
+):
+    credential = make_credential(client=client_a, actor=alice, source="intake", status=status)
+    assert Credential.objects.get(pk=credential.pk).status == status
+    event = AuditEvent.objects.get(action="credential.created", target_id=str(credential.pk))
+    assert event.details["status"] == status
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["archived", "stolen", ""])
+def test_a_credential_cannot_be_created_archived_or_with_an_unknown_status(alice, client_a, status):
+    with pytest.raises(InvalidRequest, match="choose active, exposed or compromised"):
+        make_credential(client=client_a, actor=alice, status=status)
+    assert not Credential.objects.filter(client=client_a).exists()
+    assert not AuditEvent.objects.filter(action="credential.created").exists()
+
+
+@pytest.mark.django_db
 def test_system_of_another_client_is_refused(alice, client_a, system_b):
     with pytest.raises(InvalidRequest, match="not one of Contoso Dental's systems"):
         make_credential(client=client_a, actor=alice, system=system_b)
