@@ -28,7 +28,7 @@ from vault.envelope import (
     recording_decryption_failures,
 )
 from vault.models import ClientDataKey
-from vault.services import client_crypto_shred, client_key_rotation_start
+from vault.services import client_key_rotation_start, client_keys_shred
 
 pytestmark = pytest.mark.usefixtures("vault_keyring")
 
@@ -206,7 +206,7 @@ def test_decryption_failure_reveals_nothing_and_leaves_an_error_event(client_a, 
 
 def test_missing_or_destroyed_key_is_secret_unavailable(client_a, admin_user):
     record = store(client_a, b"secret")
-    client_crypto_shred(actor=admin_user, client=client_a, reason="contract ended")
+    client_keys_shred(actor=admin_user, client=client_a, reason="contract ended")
 
     with pytest.raises(SecretUnavailable) as caught:
         read(record)
@@ -304,7 +304,7 @@ def test_a_key_is_refused_past_its_use_limit(client_a, settings):
 
 def test_a_shredded_client_gets_no_new_key(client_a, admin_user):
     store(client_a, b"secret")
-    client_crypto_shred(actor=admin_user, client=client_a, reason="offboarded")
+    client_keys_shred(actor=admin_user, client=client_a, reason="offboarded")
 
     with pytest.raises(SecretNotSaved) as caught:
         store(client_a, b"new")

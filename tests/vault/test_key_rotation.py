@@ -23,10 +23,10 @@ from vault.envelope import SecretUnavailable, data_key_cache_clear, data_key_for
 from vault.keyring import keyring_add_version
 from vault.models import ClientDataKey
 from vault.services import (
-    client_crypto_shred,
     client_key_rotation_remaining,
     client_key_rotation_start,
     client_key_rotation_step,
+    client_keys_shred,
     kek_rotate,
 )
 from vault.tasks import client_key_rotation_continue
@@ -283,7 +283,9 @@ def test_crypto_shred_makes_one_client_unreadable_and_keeps_the_audit_trail(
     expected = world([client_a, client_b])
     assert all_decrypt(expected)  # and the keys are now cached in this process
 
-    assert client_crypto_shred(actor=admin_user, client=client_a, reason="client left") == 1
+    assert client_keys_shred(
+        actor=admin_user, client=client_a, reason="client left"
+    ).destroyed_versions == [1]
 
     for record, body, notes in expected.values():
         if record.client == client_a:
@@ -305,7 +307,7 @@ def test_crypto_shred_is_for_administrators_only(client_a, alice):
 
     for actor in (alice, manager):
         with pytest.raises(AccessDenied):
-            client_crypto_shred(actor=actor, client=client_a, reason="no")
+            client_keys_shred(actor=actor, client=client_a, reason="no")
 
     assert ClientDataKey.objects.get(client=client_a).state == "active"
     assert AuditEvent.objects.filter(action="vault.client_shredded", outcome="denied").count() == 2

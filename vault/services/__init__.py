@@ -13,13 +13,13 @@ from vault.services.credentials import (
     reveal_ticket_required,
 )
 from vault.services.keys import (
-    client_crypto_shred,
     client_key_rotation_remaining,
     client_key_rotation_start,
     client_key_rotation_step,
     kek_rotate,
     kek_rotation_remaining,
 )
+from vault.services.shredding import client_keys_shred
 
 __all__ = [
     "HIGH_TIER_REFUSAL",
@@ -27,10 +27,10 @@ __all__ = [
     "REVEAL_PURPOSES",
     "TAG_PATTERN",
     "TICKET_MAX",
-    "client_crypto_shred",
     "client_key_rotation_remaining",
     "client_key_rotation_start",
     "client_key_rotation_step",
+    "client_keys_shred",
     "credential_archive",
     "credential_create",
     "credential_reveal",

@@ -353,38 +353,3 @@ def _client_key_rotation_finish(*, client: Client) -> None:
 
 
 # --- Crypto-shredding --------------------------------------------------------------------
-
-
-def client_crypto_shred(*, actor: User, client: Client, reason: str) -> int:
-    """Destroy every data key of the client: its secrets become unreadable for good.
-
-    Administrators only. The client, its records and its audit trail stay; returns how many
-    key versions were destroyed.
-    """
-    from accounts.services import require_role
-
-    attempt = Attempt(actor=actor, action="vault.client_shredded", client=client)
-    with recording_failures(attempt):
-        require_role(actor, Role.ADMINISTRATOR, action="crypto-shred a client")
-        if not reason.strip():
-            raise InvalidRequest("Say why this client's keys are being destroyed.")
-        with transaction.atomic():
-            live = list(
-                ClientDataKey.objects.select_for_update()
-                .filter(client_id=client.pk)
-                .exclude(state=ClientDataKey.State.DESTROYED)
-                .order_by("version")
-            )
-            ClientDataKey.objects.filter(pk__in=[row.pk for row in live]).update(
-                state=ClientDataKey.State.DESTROYED, wrapped_key=b"", destroyed_at=timezone.now()
-            )
-            record(
-                actor=actor,
-                action="vault.client_shredded",
-                client=client,
-                target=Target.of(client),
-                reason=reason,
-                details={"destroyed_versions": [row.version for row in live]},
-            )
-    data_key_cache_clear(client_id=client.pk)
-    return len(live)
