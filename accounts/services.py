@@ -31,8 +31,9 @@ from accounts.models import (
     TotpDevice,
     User,
 )
+from accounts.signals import staff_departed
 from audit import services as audit
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 from audit.services import Attempt, Target, recording_failures
 from config.errors import AccessDenied, InvalidRequest, NotFound
 
@@ -312,6 +313,38 @@ def user_deactivate(*, actor: User, user: User) -> None:
             User.objects.filter(pk=user.pk).update(is_active=False)
             _end_all_sessions(user)
             audit.record(actor=actor, action="staff.deactivated", target=target)
+            _staff_departed_on_commit(user)
+
+
+def _staff_departed_on_commit(user: User) -> None:
+    user_id = user.pk
+    transaction.on_commit(lambda: staff_departed.send(sender=User, user_id=user_id))
+
+
+def user_depart(*, actor: User, user: User) -> AuditEvent:
+    """Disable a departing staff member's login and end every session (managers too).
+
+    The departure's own service calls this inside its transaction and cites the returned
+    event in its evidence log. Once committed, staff_departed tells the API to revoke the
+    person's tokens.
+    """
+    target = Target.of(user)
+    details = {"departure": True}
+    attempt = Attempt(actor=actor, action="staff.deactivated", target=target, details=details)
+    with recording_failures(attempt):
+        require_role(actor, Role.MANAGER, Role.ADMINISTRATOR, action="record a staff departure")
+        if user.pk == actor.pk:
+            raise InvalidRequest("You cannot record your own departure.")
+        with transaction.atomic():
+            if not User.objects.filter(pk=user.pk, is_active=True).update(is_active=False):
+                raise InvalidRequest(f"{user} is already deactivated.")
+            _end_all_sessions(user)
+            event = audit.record(
+                actor=actor, action="staff.deactivated", target=target, details=details
+            )
+            _staff_departed_on_commit(user)
+    user.is_active = False
+    return event
 
 
 def user_roles_set(*, actor: User, user: User, roles: list[str]) -> None:

@@ -22,7 +22,10 @@ ACTIONS: dict[str, str] = {
     "invitation.accepted": "An invitee chose a password and created their account.",
     "staff.created": "A staff account was created directly (demo data only).",
     "staff.roles_changed": "An administrator changed a staff member's roles.",
-    "staff.deactivated": "An administrator deactivated a staff member and ended their sessions.",
+    "staff.deactivated": (
+        "A staff member's login was disabled and every session ended: by an administrator, or "
+        "by a manager or administrator confirming their departure (details.departure)."
+    ),
     "staff.break_glass_changed": (
         "An administrator let a staff member open sealed emergency credentials, or stopped them."
     ),
@@ -33,6 +36,9 @@ ACTIONS: dict[str, str] = {
     "assignment.revoked": "A staff member's access to a client was revoked.",
     "client.primary_technician_set": (
         "A manager chose (or cleared) the client's primary technician, who owns its rotation tasks."
+    ),
+    "client.status_changed": (
+        "A client's status changed (onboarding, active, offboarding, offboarded)."
     ),
     # Credentials
     "credential.created": "A credential was added to a client; its secret is sealed.",
@@ -128,7 +134,10 @@ ACTIONS: dict[str, str] = {
     "vault.kek_rotated": "Every client data key was rewrapped under the current KEK version.",
     "vault.client_key_rotation_started": "A client got a new data key; re-encryption began.",
     "vault.client_key_rotated": "A client's values were re-encrypted; its old data key destroyed.",
-    "vault.client_shredded": "An administrator destroyed every data key of a client.",
+    "vault.client_shredded": (
+        "Every data key of a client was destroyed (an administrator, or the retention job of an "
+        "offboarded client): its secrets are unreadable for good, its audit trail stays."
+    ),
     "vault.decryption_failed": (
         "A secret could not be decrypted or encrypted (tampered value, missing or destroyed "
         "key, key provider unreachable); nothing was revealed or changed."
@@ -212,6 +221,41 @@ ACTIONS: dict[str, str] = {
     "rotation.tasks_created": (
         "Rotation tasks were opened in bulk (an import), one event listing the tasks, their "
         "credentials, the reason and the due times."
+    ),
+    # Technician departures (offboarding)
+    "offboarding.departure_opened": (
+        "A manager or administrator opened a departure case for a staff member (nothing changed "
+        "yet: the case waits for confirmation)."
+    ),
+    "offboarding.departure_confirmed": (
+        "A departure was confirmed: login disabled, sessions ended, checkouts ended, every "
+        "assignment revoked, and rotation tasks opened for the credentials the person could "
+        "reveal or did reveal (counts of each)."
+    ),
+    "offboarding.departure_closed": (
+        "A departure case was closed: every rotation task done or cancelled, or a manager "
+        "accepted the remaining risk with a written reason."
+    ),
+    # Client offboarding (offboarding)
+    "offboarding.client_exit_opened": (
+        "A manager opened the offboarding case of a client that is leaving (with its reason)."
+    ),
+    "offboarding.credential_decided": (
+        "Credentials of a leaving client were marked to be handed over to the client as they are, "
+        "or to be rotated first (a rotation task opened); ids and decision, never values."
+    ),
+    "offboarding.handover_exported": (
+        "The handover file of a leaving client was created: a KeePass file protected by a "
+        "passphrase shown once and never stored (the count of credentials, never values)."
+    ),
+    "offboarding.client_exit_confirmed": (
+        "A client's offboarding was confirmed: every staff access revoked, the client set to "
+        "offboarded, and the date its keys are crypto-shredded set."
+    ),
+    # Offboarding evidence (offboarding)
+    "offboarding.evidence_exported": (
+        "The evidence log of an offboarding case was exported as CSV (rows exported and rows "
+        "hidden from the exporter by client scope); denied when the case is not theirs to see."
     ),
 }
 

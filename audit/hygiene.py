@@ -20,11 +20,19 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import Role, User
-from audit.models import ReviewSignOff
+from audit.departures import (
+    DEPARTED_ACCESS,
+    OPEN_CASE_DAYS,
+    OPEN_CASES,
+    OffboardingState,
+    departed_access_q,
+    offboarding_state,
+)
+from audit.models import AuditEvent, ReviewSignOff
 from audit.reviews import Quarter, ReviewScope, SignOffState, require_reviewer, sign_off_state
 from config.errors import NotFound
 from tenants.models import AccessLevel, Client, System
@@ -155,6 +163,7 @@ class CheckRow:
     client: str
     subject: str
     detail: str = ""
+    url: str = ""
 
 
 @dataclass
@@ -275,6 +284,53 @@ def _credential_rows(rows: list[CredentialRow], names: dict[uuid.UUID, str]) -> 
     ]
 
 
+def _open_case_rows(offboarding: OffboardingState, now: datetime) -> list[CheckRow]:
+    """Offboarding cases still open after OPEN_CASE_DAYS, oldest first."""
+    cutoff = now - timedelta(days=OPEN_CASE_DAYS)
+    return [
+        CheckRow(
+            client=case.client_name or "Across clients",
+            subject=f"{case.kind_label}: {case.name}",
+            detail=f"{case.status_label} since {case.opened_at:%Y-%m-%d} "
+            f"({(now - case.opened_at).days} days)",
+            url=case.url,
+        )
+        for case in sorted(offboarding.open_cases, key=lambda case: case.opened_at)
+        if case.opened_at < cutoff
+    ]
+
+
+def _departed_access_rows(
+    offboarding: OffboardingState, client_ids: list[uuid.UUID], names: dict[uuid.UUID, str]
+) -> list[CheckRow]:
+    """Access after departure, per person, client and action: one GROUP BY, none while nobody
+    has departed. Events of no client (sign-ins) count with the viewer's clients."""
+    if not offboarding.departures:
+        return []
+    # Judged from each person's first departure, as departed_access_q does.
+    departed = {
+        each.user_id: each
+        for each in sorted(offboarding.departures, key=lambda each: each.confirmed_at, reverse=True)
+    }
+    rows = (
+        AuditEvent.objects.filter(Q(client_id__in=client_ids) | Q(client_id__isnull=True))
+        .filter(departed_access_q(offboarding.departures))
+        .values_list("actor_user_id", "client_id", "action")
+        .annotate(total=Count("sequence"), last=Max("occurred_at"))
+        .order_by("-last")
+    )
+    return [
+        CheckRow(
+            client=names.get(client_id, "No client (sign-in)"),
+            subject=f"{departed[user_id].name}: {action}",
+            detail=f"{total} time{'s' if total != 1 else ''} after leaving on "
+            f"{departed[user_id].confirmed_at:%Y-%m-%d}, last {last:%Y-%m-%d %H:%M} UTC",
+            url=departed[user_id].url,
+        )
+        for user_id, client_id, action, total, last in rows
+    ]
+
+
 def _check(key: str, title: str, explanation: str, rows: list[CheckRow] | None) -> HygieneCheck:
     """A check with rows, or None rows for "no credential data yet"."""
     if rows is None:
@@ -347,6 +403,9 @@ def hygiene_audit(
             if row.protected < row.total
         ]
     unused_days = settings.AUDIT_UNUSED_DAYS
+    offboarding = offboarding_state(
+        actor=actor, client_id=scope.client.pk if scope.client else None
+    )
     checks = [
         _check(
             "clients_without_systems",
@@ -405,6 +464,20 @@ def hygiene_audit(
             "Inherited credentials not yet rotated",
             "Imported from a previous provider and never rotated since.",
             from_inventory("inherited_not_rotated"),
+        ),
+        _check(
+            OPEN_CASES,
+            f"Offboarding cases open for more than {OPEN_CASE_DAYS} days",
+            "A departure or client exit that is not closed: rotation tasks are still open or "
+            "nobody accepted the remaining risk.",
+            _open_case_rows(offboarding, now),
+        ),
+        _check(
+            DEPARTED_ACCESS,
+            "Access after departure",
+            "A departed staff member signed in, passed MFA, opened a credential or created a "
+            "share link after their departure was confirmed.",
+            _departed_access_rows(offboarding, client_ids, names),
         ),
     ]
     coverage = [

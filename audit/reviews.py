@@ -31,6 +31,13 @@ from accounts.models import Role, User
 from accounts.services import require_role
 from audit.catalogue import ACTIONS, CREDENTIAL_ACCESS_ACTIONS
 from audit.charts import BarChart, bar_chart
+from audit.departures import (
+    DEPARTED_ACCESS,
+    OffboardingState,
+    OpenCase,
+    departed_access_q,
+    offboarding_state,
+)
 from audit.models import AuditEvent, Outcome, ReviewSignOff
 from config.errors import NotFound
 from tenants.models import AccessLevel, Assignment, Client
@@ -180,6 +187,13 @@ def finding_kinds() -> list[FindingKind]:
             "Access without an assignment",
             "Someone opened a credential of a client they were not assigned to at that moment.",
             "stream",
+        ),
+        FindingKind(
+            DEPARTED_ACCESS,
+            "Access after departure",
+            "A departed staff member signed in, passed MFA, opened a credential or created a "
+            "share link after their departure was confirmed.",
+            "sql",
         ),
         FindingKind(
             "off_hours",
@@ -342,6 +356,8 @@ class AccessReview:
     signed: SignOffState
     can_sign: bool
     month_is_over: bool
+    # Offboarding cases not closed yet, as they stand today.
+    open_cases: list[OpenCase] = field(default_factory=list)
 
     @property
     def open_findings(self) -> list[Finding]:
@@ -716,6 +732,23 @@ def _problem_totals(actor: User, scope: ReviewScope, month: Month) -> list[tuple
     )
 
 
+def _departed_access_totals(
+    actor: User, scope: ReviewScope, month: Month, offboarding: OffboardingState
+) -> Counter:
+    """Access after departure per person: one GROUP BY, and none while nobody has departed."""
+    if not offboarding.departures:
+        return Counter()
+    rows = (
+        _month_events(actor, scope, month)
+        .filter(_technician_q(scope, with_anonymous_attempts=False))
+        .filter(departed_access_q(offboarding.departures))
+        .values_list("actor_user_id")
+        .annotate(total=Count("sequence"))
+        .order_by()
+    )
+    return Counter({str(user_id): total for user_id, total in rows})
+
+
 def _shares(counter: Counter, names: dict[str, str]) -> list[Share]:
     shares = [
         Share(key=key, name=names.get(key, NO_STAFF_LABEL), count=count)
@@ -836,6 +869,9 @@ def access_review(
             client(str(client_id) if client_id is not None else "").denied += denied_count
         denied[person] += denied_count
         mfa_failed[person] += mfa_count
+    offboarding = offboarding_state(
+        actor=actor, client_id=scope.client.pk if scope.client else None
+    )
     for person, count in stream.flagged_by_technician.items():
         technician(person).flagged = count
     for client_key, count in stream.flagged_by_client.items():
@@ -846,6 +882,7 @@ def access_review(
         "emergency": emergency,
         "denied": denied,
         "mfa_failed": mfa_failed,
+        DEPARTED_ACCESS: _departed_access_totals(actor, scope, month, offboarding),
     }
     findings = []
     for kind in finding_kinds():
@@ -882,6 +919,7 @@ def access_review(
         signed=signed,
         can_sign=actor.has_role(Role.MANAGER) and month.is_over(now) and not signed.exists,
         month_is_over=month.is_over(now),
+        open_cases=offboarding.open_cases,
     )
 
 
@@ -910,9 +948,13 @@ class EventList:
         return self.scope.query(month=self.month.param)
 
 
-def _finding_q(key: str, scope: ReviewScope) -> Q:
+def _finding_q(key: str, scope: ReviewScope, actor: User) -> Q:
     mine = _technician_q(scope, with_anonymous_attempts=False)
     mine_or_attempts = _technician_q(scope, with_anonymous_attempts=True)
+    if key == DEPARTED_ACCESS:
+        client_id = scope.client.pk if scope.client else None
+        departures = offboarding_state(actor=actor, client_id=client_id).departures
+        return mine & departed_access_q(departures)
     return {
         "no_ticket": mine & Q(action__in=TICKETED_ACTIONS, outcome=Outcome.SUCCESS, ticket=""),
         "emergency": mine & Q(action=EMERGENCY_OPENED, outcome=Outcome.SUCCESS),
@@ -973,7 +1015,7 @@ def review_events(
             rows = rows.filter(action=action)
         current.object_list = list(rows.only(*_LIST_FIELDS).order_by("-occurred_at", "-sequence"))
     else:
-        rows = month_events.filter(_finding_q(finding, scope))
+        rows = month_events.filter(_finding_q(finding, scope, actor))
         if action:
             rows = rows.filter(action=action)
         if outcome:

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("vault.urls")),
     path("", include("rotation.urls")),
     path("", include("intake.urls")),
+    path("", include("offboarding.urls")),
     # One-time share links: the client contact's public pages (no account).
     path("share/", share_link_views.share_link_page, name="share_link_page"),
     path("share/<str:token>/", share_link_views.share_link_landing, name="share_link_landing"),

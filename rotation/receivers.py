@@ -15,6 +15,10 @@ def _rotate_after_staff_change(
     """Someone who could open high-privilege credentials lost that access: rotate them now."""
     if level is not None and level >= AccessLevel.PRIVILEGED:
         return
+    if client.status == Client.Status.OFFBOARDED:
+        # The client left with its credentials handed over or already rotated: changing
+        # them now would lock the client out of systems it was just given.
+        return
     ended = (
         Assignment.objects.filter(client=client, user=user, revoked_at__isnull=False)
         .order_by("-revoked_at")

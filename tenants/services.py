@@ -254,3 +254,35 @@ def client_primary_technician_set(
                 },
             )
         return current
+
+
+def client_status_set(*, actor: User, client: Client, status: str) -> Client:
+    """Move the client through its life (onboarding, active, offboarding, offboarded); manage
+    level, managers and administrators. Offboarding sets the last two."""
+    attempt = Attempt(
+        actor=actor,
+        action="client.status_changed",
+        client=client,
+        target=Target.of(client),
+        details={"status": str(status)[:20]},
+    )
+    with recording_failures(attempt):
+        require_role(actor, *_ASSIGNING_ROLES, action="change a client's status")
+        _require_manage(actor, client, action="change its status")
+        if status not in Client.Status.values:
+            raise InvalidRequest(f"{status!r} is not a known client status.")
+        with transaction.atomic():
+            current = Client.objects.select_for_update().get(pk=client.pk)
+            previous = current.status
+            if previous == status:
+                return current
+            current.status = status
+            current.save(update_fields=["status"])
+            audit.record(
+                actor=actor,
+                action="client.status_changed",
+                client=current,
+                target=Target.of(current),
+                details={"status": status, "previous": previous},
+            )
+        return current

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "audit",
     "rotation",
     "intake",
+    "offboarding",
 ]
 
 MIDDLEWARE = [
@@ -344,6 +345,20 @@ CELERY_BEAT_SCHEDULE["rotation-escalate-overdue"] = {
     "task": "rotation.tasks.rotation_escalate_overdue",
     "schedule": timedelta(hours=1),
     "options": {"expires": 3000},
+}
+
+# Client offboarding: an offboarded client's data keys are crypto-shredded this many days after
+# its offboarding is confirmed (the daily job below); its audit trail stays readable.
+OFFBOARDING_RETENTION_DAYS = env_int("OFFBOARDING_RETENTION_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE["offboarding-client-exits-shred-due"] = {
+    "task": "offboarding.tasks.client_exits_shred_due",
+    "schedule": crontab(hour=3, minute=15),
+}
+# Departures: rotations finished since the last look join the open cases' evidence logs.
+CELERY_BEAT_SCHEDULE["offboarding-cases-sync"] = {
+    "task": "offboarding.tasks.cases_sync",
+    "schedule": timedelta(minutes=10),
+    "options": {"expires": 500},
 }
 
 # The audit table's covering indexes INCLUDE extra columns on PostgreSQL; SQLite (the demo)

@@ -204,7 +204,7 @@ def flow_client_key_rotated(w):
 
 def flow_client_shredded(w):
     client, _ = _sealed_client()
-    vault_services.client_crypto_shred(actor=w.admin, client=client, reason="offboarded")
+    vault_services.client_keys_shred(actor=w.admin, client=client, reason="offboarded")
     return w.admin, client, "success"
 
 
@@ -339,6 +339,15 @@ TESTED_ELSEWHERE = {
     "intake.import_cancelled": "tests/intake/test_imports.py",
     "credential.imported": "tests/intake/test_imports.py",
     "rotation.tasks_created": "tests/intake/test_imports.py",
+    "offboarding.departure_opened": "tests/offboarding/test_departures.py",
+    "offboarding.departure_confirmed": "tests/offboarding/test_departures.py",
+    "offboarding.departure_closed": "tests/offboarding/test_departures.py",
+    "client.status_changed": "tests/offboarding/test_client_exits.py",
+    "offboarding.client_exit_opened": "tests/offboarding/test_client_exits.py",
+    "offboarding.credential_decided": "tests/offboarding/test_client_exits.py",
+    "offboarding.handover_exported": "tests/offboarding/test_client_exits.py",
+    "offboarding.client_exit_confirmed": "tests/offboarding/test_client_exits.py",
+    "offboarding.evidence_exported": "tests/offboarding/test_evidence.py",
     "intake_link.created": "tests/intake/test_links.py",
     "intake_link.revoked": "tests/intake/test_links.py",
     "intake_link.opened": "tests/intake/test_links.py",
@@ -483,6 +492,12 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "intake.intake_token_hash": "hashes an intake-link token, no action",
         "vault.inherited_credential_problems": "a pure check of values, no action",
         "intake.inherited_rotation_due": "computes a due date, no action",
+        "offboarding.evidence_add": "writes the evidence row of an event its caller recorded",
+        "offboarding.departure_progress_sync": "writes evidence rows citing the "
+        "rotation.task_completed events that record each rotation",
+        "offboarding.departure_cases_sync": "runs departure_progress_sync for each open case",
+        "offboarding.client_exits_shred_due": "shreds each due case in its own transaction; "
+        "client_keys_shred records vault.client_shredded",
         "audit.record": "the writer itself",
         "accounts.alert_send": "writes inside the caller's transaction; the caller's action "
         "records the event (e.g. credential.emergency_opened)",
@@ -513,7 +528,7 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "caller's task action records the event (psa.ticket_* record the sending)",
     }
     missing = []
-    for app in ("accounts", "tenants", "audit", "vault", "rotation", "intake"):
+    for app in ("accounts", "tenants", "audit", "vault", "rotation", "intake", "offboarding"):
         for node in _service_functions(app):
             if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
                 continue

@@ -333,11 +333,11 @@ def test_hygiene_page_query_count_does_not_grow_with_credentials(
     client, alice, client_a, system_a, django_assert_num_queries
 ):
     """Every page (8); the audit: its clients, their active systems and the sign-off (3),
-    and one query per method of the vault's inventory (8)."""
+    one query per method of the vault's inventory (8), and offboarding's cases (1)."""
     sign_in(client, alice)
     make_credential(client=client_a, name="DC01 admin", system=system_a)
     client.get(HYGIENE)
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(20):
         client.get(HYGIENE)
     old = SystemFactory(client=client_a, status=System.Status.DECOMMISSIONED)
     for index in range(6):
@@ -349,7 +349,7 @@ def test_hygiene_page_query_count_does_not_grow_with_credentials(
             rotation_interval_days=1,
             last_rotated_at=timezone.now() - timedelta(days=10),
         )
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(20):
         body = client.get(HYGIENE).content.decode()
     assert "Login 5" in check_item(body, "orphaned")
 
@@ -403,13 +403,13 @@ def test_query_count_does_not_grow_with_the_data(client, seeded, alice, client_a
 def test_review_page_query_count(client, seeded, alice, client_a, django_assert_num_queries):
     """Every page: session, user, MFA device, roles, unread notices, and saving the session
     (8); the review: clients, staff, assignment history, the address look-back, the stream
-    of openings, the denied and MFA GROUP BY, and the sign-off (7)."""
+    of openings, the denied and MFA GROUP BY, offboarding's cases, and the sign-off (8)."""
     sign_in(client, alice)
     client.get(f"{REVIEW}?month=2026-03")
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):
         client.get(f"{REVIEW}?month=2026-03")
     grow(alice, client_a, clients=10, people=8, events=120)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):
         response = client.get(f"{REVIEW}?month=2026-03")
     assert response.content.decode().count('<th scope="row">') > 10
 

@@ -213,6 +213,7 @@ def test_each_finding_is_found_and_nothing_else(march, alice):
         "denied": 1,
         "mfa_failed": 1,
         "new_ip": 2,
+        "departed_access": 0,
     }
     assert flagged(alice, "no_ticket") == {march.no_ticket.sequence}
     assert flagged(alice, "bulk") == {event.sequence for event in march.bulk}
