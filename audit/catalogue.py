@@ -257,6 +257,19 @@ ACTIONS: dict[str, str] = {
         "The evidence log of an offboarding case was exported as CSV (rows exported and rows "
         "hidden from the exporter by client scope); denied when the case is not theirs to see."
     ),
+    # API tokens (integrations)
+    "api_token.created": (
+        "An administrator created an API token (name, prefix, scopes, how many clients and "
+        "networks it is limited to, expiry; never the token)."
+    ),
+    "api_token.revoked": (
+        "An API token was revoked: by an administrator, or by the system when its creator left "
+        "or was deactivated (one event with the count and prefixes)."
+    ),
+    "api_token.refused": (
+        "An API request's token was refused (code: unknown, revoked, expired, inactive_creator "
+        "or address; the prefix when the token is known, never the token)."
+    ),
 }
 
 # Actions that open a credential: the monthly review examines these.

@@ -30,5 +30,6 @@ urlpatterns = [
     path("share/", share_link_views.share_link_page, name="share_link_page"),
     path("share/<str:token>/", share_link_views.share_link_landing, name="share_link_landing"),
     path("audit/", include("audit.urls")),
+    path("api/v1/", include("integrations.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_htmx",
+    "rest_framework",
     "accounts",
     "tenants",
     "vault",
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "rotation",
     "intake",
     "offboarding",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -132,6 +134,18 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# REST API (integrations): API tokens in a header, or a browser session that passed MFA (its
+# CSRF token checked by DRF). JSON only: no browsable API.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.authentication.ApiTokenAuthentication",
+        "integrations.authentication.VerifiedSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
 
 # MFA: django-otp with Keyhold's own devices (accounts.models), whose secrets are encrypted.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Keyhold")

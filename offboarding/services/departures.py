@@ -49,8 +49,8 @@ LATER_DUE_DAYS = 7
 # Events in which a person obtained a credential's secret (or sent it on, for share links).
 REVEALING_ACTIONS = frozenset(CREDENTIAL_ACCESS_ACTIONS | {"share_link.created"})
 API_TOKENS_DETAIL = (
-    "Keyhold has no API tokens yet; the API app revokes any it issues when staff_departed is "
-    "sent after this confirmation."
+    "Every API token the person created is revoked as this confirmation commits "
+    "(the api_token.revoked event that follows lists them)."
 )
 _EMERGENCY_PERMISSION = ("vault", "open_emergency")
 _RESOLVED = (RotationTask.Status.DONE, RotationTask.Status.CANCELLED)

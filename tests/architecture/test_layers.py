@@ -4,7 +4,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "tenants", "vault", "audit", "rotation", "intake", "offboarding"]
+APPS = [
+    "accounts",
+    "tenants",
+    "vault",
+    "audit",
+    "rotation",
+    "intake",
+    "offboarding",
+    "integrations",
+]
 INTERFACE_MODULES = {"views.py", "forms.py", "tasks.py", "api.py", "serializers.py", "urls.py"}
 
 

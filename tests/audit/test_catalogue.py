@@ -381,6 +381,9 @@ TESTED_ELSEWHERE = {
     "psa.ticket_closed": "tests/rotation/test_psa_services.py",
     "psa.call_failed": "tests/rotation/test_psa_services.py",
     "psa.ticket_closed_by_psa": "tests/rotation/test_psa_services.py",
+    "api_token.created": "tests/integrations/test_tokens.py",
+    "api_token.revoked": "tests/integrations/test_tokens.py",
+    "api_token.refused": "tests/integrations/test_tokens.py",
 }
 
 
@@ -528,7 +531,16 @@ def test_every_public_service_records_an_audit_event_or_says_why_not():
         "caller's task action records the event (psa.ticket_* record the sending)",
     }
     missing = []
-    for app in ("accounts", "tenants", "audit", "vault", "rotation", "intake", "offboarding"):
+    for app in (
+        "accounts",
+        "tenants",
+        "audit",
+        "vault",
+        "rotation",
+        "intake",
+        "offboarding",
+        "integrations",
+    ):
         for node in _service_functions(app):
             if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
                 continue

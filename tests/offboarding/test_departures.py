@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test import Client as Browser
 from django.test.utils import CaptureQueriesContext
@@ -537,3 +537,24 @@ def test_the_case_list_runs_a_fixed_number_of_queries(world, client):
         )
     assert OffboardingCase.objects.count() == 4
     assert count() == one
+
+
+def test_after_confirmation_their_api_token_is_refused(world, django_capture_on_commit_callbacks):
+    """Issue 7: a token created while the person was an administrator stops working."""
+    from integrations.models import ApiToken
+    from integrations.services import api_token_create
+
+    world.dave.groups.add(Group.objects.get(name=Role.ADMINISTRATOR))
+    dave = User.objects.get(pk=world.dave.pk)
+    token, plaintext = api_token_create(actor=dave, name="Dave's script", scopes=["clients:read"])
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+    assert Browser().get("/api/v1/me/", **headers).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed(world)
+    response = Browser().get("/api/v1/me/", **headers)
+    assert response.status_code == 401
+    token.refresh_from_db()
+    assert token.revoked_at == DEPARTURE
+    assert events("api_token.revoked").get().details["count"] == 1
+    assert events("api_token.refused", "denied").get().reason == "revoked"
+    assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 0

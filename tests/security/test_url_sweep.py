@@ -18,6 +18,8 @@ PUBLIC = {
     "rotation:psa_callback",
     "intake:link_page",
     "intake:link_landing",
+    # DRF authenticates API requests itself: a token, or a session that passed MFA.
+    "integrations:me",
 }
 BEFORE_MFA = {"accounts:mfa_verify", "accounts:mfa_enrol", "accounts:logout"}
 ENDPOINTS = all_endpoints()

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class IntegrationsConfig(AppConfig):
+    name = "integrations"
+    verbose_name = "Integrations"
+
+    def ready(self) -> None:
+        from integrations import receivers  # noqa: F401  (token revocation on departure)

@@ -1,0 +1,188 @@
+"""Writes for API tokens: creation by administrators, revocation, and revocation on departure.
+
+A token is shown once: only its SHA-256 is stored, with a short prefix for display. Each
+public function is one transaction and leaves one audit event, never holding the token.
+"""
+
+import ipaddress
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.models import Role, User
+from accounts.services import require_role
+from audit import services as audit
+from audit.models import ActorKind, Outcome
+from audit.services import Attempt, Target, recording_failures
+from config.errors import FieldInvalid, InvalidRequest, NotFound
+from integrations.models import ApiScope, ApiToken
+from integrations.tokens import token_hash
+from tenants.models import AccessLevel, Client
+
+TOKEN_PREFIX = "kh_"  # noqa: S105  (a marker that makes leaked tokens findable, not a secret)
+PREFIX_LENGTH = 10
+NAME_MAX = 100
+REASON_MAX = 500
+OFFBOARDING_REASON = "Its creator left or was deactivated."
+
+
+def _clean_scopes(scopes: Iterable[str]) -> list[str]:
+    chosen = sorted({scope.strip() for scope in scopes if scope.strip()})
+    if not chosen:
+        raise FieldInvalid("scopes", "Choose at least one scope.")
+    unknown = [scope for scope in chosen if scope not in ApiScope.values]
+    if unknown:
+        raise FieldInvalid("scopes", f"Unknown scope: {', '.join(unknown)}.")
+    return chosen
+
+
+def _clean_networks(networks: Iterable[str]) -> list[str]:
+    cleaned = []
+    for network in networks:
+        text = network.strip()
+        if not text:
+            continue
+        try:
+            cleaned.append(ipaddress.ip_network(text, strict=False).compressed)
+        except ValueError:
+            raise FieldInvalid(
+                "allowed_networks",
+                f"{text[:60]!r} is not an address or network (such as 203.0.113.0/24).",
+            ) from None
+    return sorted(set(cleaned))
+
+
+def _clean_clients(actor: User, clients: Iterable[Client]) -> list[Client]:
+    """Only clients the administrator can see: a token never reaches beyond its creator."""
+    wanted = {client.pk for client in clients}
+    visible = list(Client.objects.for_user(actor, AccessLevel.VIEW).filter(pk__in=wanted))
+    if len({client.pk for client in visible}) != len(wanted):
+        raise NotFound("One of those clients does not exist or you cannot see it.")
+    return visible
+
+
+@sensitive_variables("plaintext")
+def api_token_create(
+    *,
+    actor: User,
+    name: str,
+    scopes: Iterable[str],
+    clients: Iterable[Client] = (),
+    expires_at: datetime | None = None,
+    allowed_networks: Iterable[str] = (),
+) -> tuple[ApiToken, str]:
+    """Create a token for one integration; returns it with its plaintext, shown once."""
+    name = name.strip()
+    with recording_failures(Attempt(actor=actor, action="api_token.created")):
+        require_role(actor, Role.ADMINISTRATOR, action="create API tokens")
+        if not name:
+            raise FieldInvalid("name", "Give the token a name, such as the integration's.")
+        if len(name) > NAME_MAX:
+            raise FieldInvalid("name", f"Keep the name under {NAME_MAX} characters.")
+        chosen_scopes = _clean_scopes(scopes)
+        networks = _clean_networks(allowed_networks)
+        if expires_at is not None and expires_at <= timezone.now():
+            raise FieldInvalid("expires_at", "The expiry must be in the future.")
+        limited_to = _clean_clients(actor, clients)
+        plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with transaction.atomic():
+            token = ApiToken.objects.create(
+                name=name,
+                prefix=plaintext[:PREFIX_LENGTH],
+                token_hash=token_hash(plaintext),
+                created_by=actor,
+                scopes=chosen_scopes,
+                expires_at=expires_at,
+                allowed_networks=networks,
+            )
+            token.clients.set(limited_to)
+            audit.record(
+                actor=actor,
+                action="api_token.created",
+                target=Target.of(token),
+                details={
+                    "name": name,
+                    "prefix": token.prefix,
+                    "scopes": chosen_scopes,
+                    "clients": len(limited_to),
+                    "networks": len(networks),
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+    return token, plaintext
+
+
+def api_token_revoke(*, actor: User | None, token: ApiToken, reason: str) -> ApiToken:
+    """Revoke a token at once; actor None is the system's own revocation."""
+    reason = reason.strip()
+    target = Target.of(token)
+    with recording_failures(Attempt(actor=actor, action="api_token.revoked", target=target)):
+        if actor is not None:
+            require_role(actor, Role.ADMINISTRATOR, action="revoke API tokens")
+        if not reason:
+            raise FieldInvalid("reason", "Say why the token is revoked.")
+        if len(reason) > REASON_MAX:
+            raise FieldInvalid("reason", f"Keep the reason under {REASON_MAX} characters.")
+        now = timezone.now()
+        with transaction.atomic():
+            revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+                revoked_at=now, revoked_by=actor, revoke_reason=reason
+            )
+            if not revoked:
+                raise InvalidRequest("This token is already revoked.")
+            audit.record(
+                actor=actor,
+                action="api_token.revoked",
+                target=target,
+                reason=reason,
+                details={"prefix": token.prefix, "count": 1},
+            )
+    token.refresh_from_db()
+    return token
+
+
+def api_tokens_revoke_for_user(*, user_id: int) -> int:
+    """Revoke every live token a departing or deactivated person created; returns how many."""
+    with transaction.atomic():
+        tokens = ApiToken.objects.select_for_update().filter(
+            created_by_id=user_id, revoked_at__isnull=True
+        )
+        prefixes = sorted(tokens.values_list("prefix", flat=True))
+        if not prefixes:
+            return 0
+        count = tokens.update(
+            revoked_at=timezone.now(), revoked_by=None, revoke_reason=OFFBOARDING_REASON
+        )
+        user = User.objects.get(pk=user_id)
+        audit.record(
+            actor=None,
+            actor_label="offboarding",
+            action="api_token.revoked",
+            target=Target.of(user),
+            reason=OFFBOARDING_REASON,
+            details={"count": count, "prefixes": prefixes},
+        )
+    return count
+
+
+def api_token_refused(*, reason: str, token: ApiToken | None = None) -> None:
+    """Record a refused API request (the reason code and the token's prefix, never the token).
+
+    Every refusal is one event: a flood of bad tokens is a flood of events (rate limits,
+    a later step of the API, will bound it).
+    """
+    with transaction.atomic():
+        audit.record(
+            actor=None,
+            actor_kind=ActorKind.TOKEN if token is not None else ActorKind.ANONYMOUS,
+            actor_label=f"API token {token.prefix}…" if token is not None else "API request",
+            action="api_token.refused",
+            outcome=Outcome.DENIED,
+            target=Target.of(token) if token is not None else None,
+            reason=reason,
+            details={"code": reason, "prefix": token.prefix if token is not None else ""},
+        )
