@@ -1,8 +1,8 @@
 """Reads of a client's imports: the history, one import, and its preview rows page by page.
 
-`client` has been reached through tenants.selectors.client_get_for_user by the caller; every
-read here is filtered by it. No read returns a sealed value: rows say only whether they
-have a secret, notes or a TOTP seed.
+The caller reached `client` through tenants.selectors.client_get_for_user; the batch reads
+also start from the actor's own clients, so a wrong `client` can never widen them. No read
+returns a sealed value: rows say only whether they have a secret, notes or a TOTP seed.
 """
 
 import uuid
@@ -16,7 +16,7 @@ from accounts.models import User
 from config.errors import NotFound
 from intake.importers import csv_columns, detect_format, is_formula
 from intake.models import ImportBatch, ImportRow
-from tenants.models import Client
+from tenants.models import AccessLevel, Client
 from vault.models import CredentialType, PrivilegeTier, privilege_tier_for
 
 PAGE_SIZE = 100
@@ -26,7 +26,9 @@ _FORMULA_FIELDS = (("name", "name"), ("username", "username"), ("url", "URL"), (
 def import_batch_list_for_client(*, actor: User, client: Client) -> QuerySet[ImportBatch]:
     """The client's imports, newest first, with who started and finished them."""
     return (
-        ImportBatch.objects.filter(client_id=client.pk)
+        ImportBatch.objects.filter(
+            client_id=client.pk, client__in=Client.objects.for_user(actor, AccessLevel.VIEW)
+        )
         .select_related("created_by", "finished_by")
         .order_by("-created_at")
     )
@@ -35,7 +37,11 @@ def import_batch_list_for_client(*, actor: User, client: Client) -> QuerySet[Imp
 def import_batch_get(*, actor: User, client: Client, batch_id: uuid.UUID | str) -> ImportBatch:
     """One import of the client; NotFound when missing or another client's."""
     batch = (
-        ImportBatch.objects.filter(client_id=client.pk, pk=batch_id)
+        ImportBatch.objects.filter(
+            client_id=client.pk,
+            pk=batch_id,
+            client__in=Client.objects.for_user(actor, AccessLevel.VIEW),
+        )
         .select_related("client", "created_by", "finished_by")
         .first()
     )
