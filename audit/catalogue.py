@@ -268,7 +268,16 @@ ACTIONS: dict[str, str] = {
     ),
     "api_token.refused": (
         "An API request's token was refused (code: unknown, revoked, expired, inactive_creator "
-        "or address; the prefix when the token is known, never the token)."
+        "or address; the prefix when the token is known, never the token). address_limited "
+        "marks the last one recorded before that address is refused without events."
+    ),
+    "api_token.scope_refused": (
+        "An API token was turned away from an endpoint for lacking its scope (scope, method, "
+        "path); a reveal without credentials:reveal is one of these."
+    ),
+    "api.rate_limited": (
+        "A token or a person went over an API rate limit (limit, rate); recorded once per "
+        "window, and administrators are alerted."
     ),
 }
 

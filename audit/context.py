@@ -1,9 +1,11 @@
 """Where a request came from, carried to audit.record() without threading it through calls.
 
 AuditContextMiddleware stores the client address, user agent and request id in a context
-variable for the duration of the request; Celery tasks and commands have none.
+variable for the duration of the request; Celery tasks and commands have none. An API request
+authenticated by a token adds the token's id, so its events say which integration acted.
 """
 
+import dataclasses
 import ipaddress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ class RequestContext:
     ip_address: str | None
     user_agent: str
     request_id: str
+    api_token_id: str = ""
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("keyhold_request_context", default=None)
@@ -27,6 +30,17 @@ _current: ContextVar[RequestContext | None] = ContextVar("keyhold_request_contex
 
 def current_request_context() -> RequestContext | None:
     return _current.get()
+
+
+def request_context_via_api_token(token_id: str) -> None:
+    """Mark the rest of the current request as acting through the API token `token_id`.
+
+    The middleware resets the context variable when the request ends, so this lasts exactly
+    one request.
+    """
+    current = _current.get()
+    if current is not None:
+        _current.set(dataclasses.replace(current, api_token_id=token_id))
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -84,6 +84,9 @@ def record(
     details = details or {}
     _check_details(details)
     request = current_request_context()
+    if request and request.api_token_id and actor is not None and not actor_ref:
+        # A person's reach, used through one of their API tokens: both are on record.
+        actor_kind, actor_ref = actor_kind or ActorKind.TOKEN, f"api_token:{request.api_token_id}"
     fields: dict[str, Any] = {
         **_actor_fields(actor, actor_kind, actor_label),
         "actor_ref": actor_ref[:64],

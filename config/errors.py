@@ -4,7 +4,11 @@ Views let these propagate; KeyholdErrorMiddleware renders a friendly page in the
 words (never a stack trace), with the status the error carries.
 """
 
+from http import HTTPStatus
+
+from django.http import JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 
 
 class KeyholdError(Exception):
@@ -60,3 +64,23 @@ class KeyholdErrorMiddleware:
                 request, exception.template, {"message": exception.message}, status=exception.status
             )
         return None
+
+
+def _api_problem(status: int, detail: str) -> JsonResponse:
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    return JsonResponse(
+        {**body, "detail": detail}, status=status, content_type="application/problem+json"
+    )
+
+
+def page_not_found(request, exception):
+    """API paths answer in problem details, as their views do; pages get the friendly page."""
+    if request.path.startswith("/api/"):
+        return _api_problem(404, "Not found, or outside what this request may reach.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return _api_problem(500, "Something went wrong on the server; it has been logged.")
+    return defaults.server_error(request)

@@ -17,6 +17,8 @@ def admin_login_redirect(request, extra_context=None):
 
 admin.site.login = admin_login_redirect
 admin.site.site_header = "Keyhold administration (read-only)"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"
 
 urlpatterns = [
     path("", tenant_views.client_list, name="home"),
@@ -30,6 +32,6 @@ urlpatterns = [
     path("share/", share_link_views.share_link_page, name="share_link_page"),
     path("share/<str:token>/", share_link_views.share_link_landing, name="share_link_landing"),
     path("audit/", include("audit.urls")),
-    path("api/v1/", include("integrations.urls")),
+    path("api/", include("config.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -6,4 +6,7 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
-        from integrations import receivers  # noqa: F401  (token revocation on departure)
+        from integrations import (
+            receivers,  # noqa: F401  (token revocation on departure)
+            schema,  # noqa: F401  (OpenAPI security schemes)
+        )

@@ -1,16 +1,20 @@
 """DRF authentication for API tokens, and for browser sessions that passed MFA.
 
 A token is read from `Authorization: Bearer …` or `x-api-key: …`, never from the query
-string (C46). Every refusal gives the same message and leaves an api_token.refused event.
+string (C46). Every refusal gives the same message and leaves an api_token.refused event, up
+to API_TOKEN_REFUSALS_PER_ADDRESS from one address; past it, that address gets 429 without
+a lookup or an event until the window ends, so a flood of bad tokens cannot flood the log.
 """
 
 import hmac
 import ipaddress
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from django_ratelimit.core import get_usage
 from rest_framework import authentication, exceptions
 
 from audit.context import client_ip
@@ -78,6 +82,26 @@ def _note_use(token: ApiToken, address: str | None) -> None:
     token.last_used_at, token.last_used_ip = now, address
 
 
+def _refusals(request, *, increment: bool) -> dict | None:
+    address = client_ip(request) or "unknown"
+    return get_usage(
+        request,
+        group="api.refused",
+        key=lambda _group, _request: address,
+        rate=settings.API_TOKEN_REFUSALS_PER_ADDRESS,
+        increment=increment,
+    )
+
+
+def _refuse(request, *, reason: str, token: ApiToken | None = None) -> None:
+    usage = _refusals(request, increment=True)
+    if usage is None or usage["count"] <= usage["limit"]:
+        api_token_refused(reason=reason, token=token)
+    elif usage["count"] == usage["limit"] + 1:
+        api_token_refused(reason=reason, token=token, address_limited=True)
+    raise exceptions.AuthenticationFailed(REFUSED)
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     """Returns (creator, token); request.auth is the ApiToken for scope and client checks."""
 
@@ -86,16 +110,22 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         presented = _presented_token(request._request)
         if presented is None:
             return None
+        usage = _refusals(request._request, increment=False)
+        if usage is not None and usage["should_limit"]:
+            raise exceptions.Throttled(wait=max(int(usage["time_left"]), 1))
         digest = token_hash(presented)
-        token = ApiToken.objects.select_related("created_by").filter(token_hash=digest).first()
+        token = (
+            ApiToken.objects.select_related("created_by")
+            .prefetch_related("clients")
+            .filter(token_hash=digest)
+            .first()
+        )
         if token is None or not hmac.compare_digest(token.token_hash, digest):
-            api_token_refused(reason=Refusal.UNKNOWN)
-            raise exceptions.AuthenticationFailed(REFUSED)
+            _refuse(request._request, reason=Refusal.UNKNOWN)
         address = client_ip(request._request)
         refusal = _refusal(token, address)
         if refusal is not None:
-            api_token_refused(reason=refusal, token=token)
-            raise exceptions.AuthenticationFailed(REFUSED)
+            _refuse(request._request, reason=refusal, token=token)
         _note_use(token, address)
         return token.created_by, token
 

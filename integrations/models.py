@@ -61,3 +61,7 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def client_ids(self) -> list[uuid.UUID]:
+        """The clients the token is limited to; empty when it reaches all its creator's."""
+        return [client.pk for client in self.clients.all()]

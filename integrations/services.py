@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Role, User
-from accounts.services import require_role
+from accounts.services import alert_send, require_role
 from audit import services as audit
 from audit.models import ActorKind, Outcome
 from audit.services import Attempt, Target, recording_failures
@@ -169,11 +169,13 @@ def api_tokens_revoke_for_user(*, user_id: int) -> int:
     return count
 
 
-def api_token_refused(*, reason: str, token: ApiToken | None = None) -> None:
+def api_token_refused(
+    *, reason: str, token: ApiToken | None = None, address_limited: bool = False
+) -> None:
     """Record a refused API request (the reason code and the token's prefix, never the token).
 
-    Every refusal is one event: a flood of bad tokens is a flood of events (rate limits,
-    a later step of the API, will bound it).
+    `address_limited` marks the last event of a flood: the address is refused without
+    events until its window ends (ApiTokenAuthentication).
     """
     with transaction.atomic():
         audit.record(
@@ -184,5 +186,49 @@ def api_token_refused(*, reason: str, token: ApiToken | None = None) -> None:
             outcome=Outcome.DENIED,
             target=Target.of(token) if token is not None else None,
             reason=reason,
-            details={"code": reason, "prefix": token.prefix if token is not None else ""},
+            details={
+                "code": reason,
+                "prefix": token.prefix if token is not None else "",
+                "address_limited": address_limited,
+            },
+        )
+
+
+def api_token_scope_refused(*, token: ApiToken, scope: str, method: str, path: str) -> None:
+    """Record a token turned away for lacking the scope an endpoint needs (a reveal too)."""
+    with transaction.atomic():
+        audit.record(
+            actor=token.created_by,
+            action="api_token.scope_refused",
+            outcome=Outcome.DENIED,
+            target=Target.of(token),
+            reason=f"missing scope {scope}" if scope else "not open to API tokens",
+            details={"scope": scope, "method": method, "path": path[:300], "prefix": token.prefix},
+        )
+
+
+def api_rate_limited(*, actor: User, token: ApiToken | None, limit: str, rate: str) -> None:
+    """Record the first refused call of a window and alert administrators: many calls, or
+    many reveals, in a short time are how a stolen token empties a vault."""
+    who = f"API token {token.name} ({token.prefix}…)" if token is not None else actor.email
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="api.rate_limited",
+            outcome=Outcome.DENIED,
+            target=Target.of(token) if token is not None else Target.of(actor),
+            reason=f"over the {limit} limit of {rate}",
+            details={"limit": limit, "rate": rate},
+        )
+        alert_send(
+            actor=None,
+            topic="api.rate_limited",
+            recipients=User.objects.filter(
+                groups__name=Role.ADMINISTRATOR, is_active=True
+            ).distinct(),
+            subject=f"Keyhold: {who} hit the {limit} rate limit",
+            body=(
+                f"{who} went over the {limit} limit of {rate} and is refused until the window "
+                "ends. If this integration should not be this busy, revoke the token."
+            ),
         )

@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from tenants.reach import client_reach_q
+
 
 class AccessLevel(models.IntegerChoices):
     """Ordered levels: each includes every level below it."""
@@ -48,6 +50,7 @@ class ClientQuerySet(models.QuerySet):
         if not user.is_authenticated or not user.is_active:
             return self.none()
         return self.filter(
+            client_reach_q(),
             assignments__user=user,
             assignments__revoked_at__isnull=True,
             assignments__level__gte=level,

@@ -5,12 +5,15 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from accounts.models import User
 from config.errors import AccessDenied, NotFound
 from tenants.models import AccessLevel, Assignment, Client, System
+from tenants.reach import client_reach_q
 
 
 def client_level_for_user(*, actor: User, client: Client) -> AccessLevel | None:
     """The actor's active access level on the client, from one indexed lookup."""
     level = (
-        Assignment.objects.filter(user=actor, client=client, revoked_at__isnull=True)
+        Assignment.objects.filter(
+            client_reach_q("client"), user=actor, client=client, revoked_at__isnull=True
+        )
         .values_list("level", flat=True)
         .first()
     )

@@ -1,6 +1,7 @@
 """The test world of CONVENTIONS.md: two clients and alice, bob and charlie at least."""
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,10 @@ def admin_user(client_a, client_b):
     for each in (client_a, client_b):
         assignment_grant(actor=None, client=each, user=user, level=AccessLevel.MANAGE)
     return user
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_per_test(settings):
+    """Each test counts its own requests: rate-limit windows live in the cache, which
+    outlives a test (Redis in CI), so one test's refusals must not limit the next."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:{uuid.uuid4().hex}:"

@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "csp",
     "django_htmx",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "tenants",
     "vault",
@@ -145,7 +148,32 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "integrations.schema.KeyholdAutoSchema",
+    "EXCEPTION_HANDLER": "integrations.rest.problem_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Keyhold API",
+    "DESCRIPTION": (
+        "Clients, systems, credential metadata, reveals, checkouts, rotation tasks, audit "
+        "events and intake for PSA tools and MSP scripts. Authenticate with an API token "
+        "(`Authorization: Bearer kh_…` or `x-api-key: kh_…`); errors are RFC 9457 problem "
+        "details."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {},
+}
+# API rate limits (django-ratelimit windows such as "600/m"): every call of one token (or one
+# person's session); reveals of one token or person; refused tokens from one address.
+API_RATE_PER_TOKEN = env_rate("API_RATE_PER_TOKEN", "600/m")
+API_REVEAL_RATE = env_rate("API_REVEAL_RATE", "60/h")
+API_TOKEN_REFUSALS_PER_ADDRESS = env_rate("API_TOKEN_REFUSALS_PER_ADDRESS", "30/m")
 
 # MFA: django-otp with Keyhold's own devices (accounts.models), whose secrets are encrypted.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Keyhold")

@@ -10,6 +10,7 @@ from accounts.models import User
 from config.errors import NotFound
 from rotation.models import RotationTask
 from tenants.models import AccessLevel, Client
+from tenants.reach import client_reach_q
 
 
 def _visible_tasks(actor: User, level: AccessLevel = AccessLevel.VIEW) -> QuerySet[RotationTask]:
@@ -57,6 +58,7 @@ def rotation_task_get_for_user(*, actor: User, task_id: uuid.UUID | str) -> Rota
     task = (
         _with_related(
             RotationTask.objects.filter(
+                client_reach_q("client"),
                 pk=task_id,
                 client__assignments__user=actor,
                 client__assignments__revoked_at__isnull=True,

@@ -384,6 +384,8 @@ TESTED_ELSEWHERE = {
     "api_token.created": "tests/integrations/test_tokens.py",
     "api_token.revoked": "tests/integrations/test_tokens.py",
     "api_token.refused": "tests/integrations/test_tokens.py",
+    "api_token.scope_refused": "tests/integrations/test_rest.py",
+    "api.rate_limited": "tests/integrations/test_rest.py",
 }
 
 

@@ -173,7 +173,14 @@ def test_refused_tokens_get_401_with_one_message_and_are_audited(admin, time_mac
         }[code](admin)
     response = Browser().get(ME, **bearer(plaintext), **extra)
     assert response.status_code == 401
-    assert response.json() == {"detail": REFUSED}
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": REFUSED,
+    }
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     event = refusals(code).get()
     assert event.details["prefix"] == (token.prefix if token else "")
     assert plaintext[10:] not in repr(event.details) + event.actor_label + event.reason

@@ -19,7 +19,8 @@ PUBLIC = {
     "intake:link_page",
     "intake:link_landing",
     # DRF authenticates API requests itself: a token, or a session that passed MFA.
-    "integrations:me",
+    "api:me",
+    "api:schema",
 }
 BEFORE_MFA = {"accounts:mfa_verify", "accounts:mfa_enrol", "accounts:logout"}
 ENDPOINTS = all_endpoints()

@@ -8,6 +8,7 @@ from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 from accounts.models import User
 from config.errors import AccessDenied, NotFound
 from tenants.models import AccessLevel, Client
+from tenants.reach import client_reach_q
 from vault.models import ClientDataKey, Credential
 from vault.services import client_key_rotation_remaining
 
@@ -102,6 +103,7 @@ def credential_get_for_user(
     if not actor.is_authenticated or not actor.is_active:
         raise NotFound()
     credentials = Credential.objects.filter(
+        client_reach_q("client"),
         pk=credential_id,
         client__assignments__user=actor,
         client__assignments__revoked_at__isnull=True,

@@ -1,0 +1,3 @@
+"""Intake routes of the REST API (included by config/api_urls.py)."""
+
+urlpatterns = []
