@@ -33,5 +33,6 @@ urlpatterns = [
     path("share/<str:token>/", share_link_views.share_link_landing, name="share_link_landing"),
     path("audit/", include("audit.urls")),
     path("api/", include("config.api_urls")),
+    path("integrations/", include("integrations.urls")),
     path("admin/", admin.site.urls),
 ]
