@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import permissions, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -56,6 +57,13 @@ class SchemaApi(SpectacularAPIView):
     served to anonymous callers in production)."""
 
     permission_classes = [permissions.IsAuthenticated]
+
+    def handle_exception(self, exc):
+        # Errors are problem details in JSON, as everywhere in the API, not a YAML document.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
 
 class DocsPage(SpectacularSwaggerSplitView):

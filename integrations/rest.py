@@ -47,6 +47,10 @@ class TokenScopeRequired(permissions.BasePermission):
         token = token_of(request)
         if token is None or view.open_to_every_token:
             return True
+        if not hasattr(view, request.method.lower()) or (
+            request.method == "OPTIONS" and view.metadata_class is None
+        ):
+            return True  # The view answers 405 for a method it does not serve.
         scope = view.required_scope(request)
         if scope is not None and scope in token.scopes:
             return True
@@ -129,6 +133,13 @@ class ApiPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
 
+    def paginate_queryset(self, queryset, request, view=None):
+        for name in (self.page_query_param, self.page_size_query_param):
+            value = request.query_params.get(name)
+            if value is not None and not (value.isascii() and value.isdigit() and int(value) > 0):
+                raise exceptions.ValidationError({name: ["Give a whole number of 1 or more."]})
+        return super().paginate_queryset(queryset, request, view)
+
 
 # --- Base views -----------------------------------------------------------------------------
 
@@ -209,6 +220,13 @@ def _validation_detail(errors) -> tuple[str, dict]:
 
 def problem_exception_handler(exc, context) -> Response | None:
     """Every API error as application/problem+json: type, title, status, detail (+ errors)."""
+    if isinstance(exc, AuditWriteError):
+        # The action was rolled back with its event: nothing happened, and it may be retried.
+        return problem_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "The audit log could not be written, so nothing was done. Try again shortly.",
+            headers={"Retry-After": "30"},
+        )
     if isinstance(exc, FieldInvalid):
         return problem_response(exc.status, exc.message, errors={exc.field: [exc.message]})
     if isinstance(exc, KeyholdError):

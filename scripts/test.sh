@@ -99,6 +99,10 @@ DJANGO_SETTINGS_MODULE=config.settings.production \
   ALLOWED_HOSTS=keyhold.example DATABASE_URL=sqlite:///:memory: \
   .venv/bin/python manage.py check --deploy --fail-level WARNING
 
+echo "== The OpenAPI schema generates without warnings and validates"
+DJANGO_SETTINGS_MODULE=config.settings.test DATABASE_URL=sqlite:///:memory: \
+  .venv/bin/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
 echo "== Tests on SQLite (the embedded default)"
 env -u DATABASE_URL .venv/bin/pytest -q -p no:randomly
 

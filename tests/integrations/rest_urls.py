@@ -29,7 +29,15 @@ class Record(ApiView):
         return Response({"sequence": event.sequence})
 
 
+class AuditDown(ApiView):
+    scopes = {"post": "clients:read"}
+
+    def post(self, request):
+        raise audit.AuditWriteError("could not record api_token.created")
+
+
 urlpatterns = [
+    path("api/test/audit-down/", AuditDown.as_view()),
     path("api/test/clients/", ClientNames.as_view()),
     path("api/test/record/", Record.as_view()),
 ]

@@ -194,3 +194,20 @@ def test_a_spoofed_forwarded_for_neither_resets_the_limit_nor_changes_the_audit_
         AuditEvent.objects.filter(action="api_token.refused").values_list("ip_address", flat=True)
     )
     assert addresses == {"127.0.0.1"}
+
+
+@with_test_views
+def test_an_action_whose_event_cannot_be_written_answers_503_to_retry(admin_user):
+    _, headers = _token(admin_user)
+    response = Browser().post("/api/test/audit-down/", **headers)
+    body = _problem(response, 503)
+    assert body["detail"].startswith("The audit log could not be written, so nothing was done.")
+    assert response["Retry-After"] == "30"
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=two", "page_size=-5", "page_size=1.5"])
+def test_a_malformed_page_or_page_size_is_refused_naming_it(admin_user, query):
+    _, headers = _token(admin_user)
+    body = _problem(Browser().get(f"/api/v1/clients/?{query}", **headers), 400)
+    name = query.split("=")[0]
+    assert body["errors"] == {name: ["Give a whole number of 1 or more."]}
