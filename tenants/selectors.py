@@ -1,5 +1,7 @@
 """Reads of clients and systems, always scoped to what the acting user may see."""
 
+import uuid
+
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import User
@@ -133,3 +135,56 @@ def client_primary_technician_candidates(*, actor: User, client: Client) -> Quer
         assignments__revoked_at__isnull=True,
         assignments__level__gte=AccessLevel.USE,
     ).order_by("full_name", "email")
+
+
+# --- The REST API names clients and systems by id and filters them -------------------------
+
+
+def client_list_filtered(*, actor: User, search: str = "", status: str = "") -> QuerySet[Client]:
+    """client_list_for_user narrowed to one status ("" keeps all), for the API's filters."""
+    clients = client_list_for_user(actor=actor, search=search.strip()[:200])
+    if status:
+        clients = clients.filter(status=status)
+    return clients
+
+
+def client_get_by_id_for_user(*, actor: User, client_id: uuid.UUID | str) -> Client:
+    """One client by id (the API's name for it), with my_level and system_count; NotFound
+    when missing or not the actor's."""
+    client = client_list_for_user(actor=actor).filter(pk=client_id).first()
+    if client is None:
+        raise NotFound()
+    return client
+
+
+def system_list_filtered(
+    *,
+    actor: User,
+    client_id: uuid.UUID | None = None,
+    kind: str = "",
+    status: str = "",
+    search: str = "",
+) -> QuerySet[System]:
+    """Systems of every client the actor may see, with their client, for the API's filters.
+
+    `search` matches the system's or its client's name, as the search box does.
+    """
+    systems = System.objects.for_user(actor, AccessLevel.VIEW)
+    if client_id is not None:
+        systems = systems.filter(client_id=client_id)
+    if kind:
+        systems = systems.filter(kind=kind)
+    if status:
+        systems = systems.filter(status=status)
+    search = search.strip()[:200]
+    if search:
+        systems = systems.filter(Q(name__icontains=search) | Q(client__name__icontains=search))
+    return systems.select_related("client").order_by("client__name", "name", "pk")
+
+
+def system_get_by_id_for_user(*, actor: User, system_id: uuid.UUID | str) -> System:
+    """One system by id, with its client; NotFound when missing or not the actor's."""
+    system = system_list_filtered(actor=actor).filter(pk=system_id).first()
+    if system is None:
+        raise NotFound()
+    return system

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextChoices
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, TextChoices
 
 from accounts.models import User
 from config.errors import NotFound
@@ -371,3 +371,44 @@ def onboarding_checklist_for_client(*, actor: User, client: Client) -> Onboardin
         takeover_done=steps["done"],
         takeover_total=steps["total"],
     )
+
+
+# --- Submitted intakes for the REST API ------------------------------------------------------
+
+
+def intake_submission_list(*, actor: User, client_id: uuid.UUID | None = None) -> QuerySet[Intake]:
+    """Submitted intakes of the clients the actor sees, newest first, with entry counts; one
+    query whatever their number (the API's list)."""
+    intakes = Intake.objects.filter(
+        client__in=Client.objects.for_user(actor, AccessLevel.VIEW),
+        status=Intake.Status.SUBMITTED,
+    )
+    if client_id is not None:
+        intakes = intakes.filter(client_id=client_id)
+    return (
+        intakes.select_related("client", "submitted_by")
+        .annotate(
+            entry_count=Count("entries"),
+            insecure_count=Count("entries", filter=Q(entries__received_via__in=INSECURE_CHANNELS)),
+        )
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def intake_submission_get(*, actor: User, intake_id: uuid.UUID | str) -> Intake:
+    """One submitted intake with its entries' metadata (sealed fields never read); NotFound
+    when missing, a draft, or of a client the actor does not see."""
+    entries = (
+        IntakeEntry.objects.defer("secret", "notes", "totp_seed")
+        .annotate(credential_status=F("credential__status"))
+        .order_by("position", "created_at")
+    )
+    intake = (
+        intake_submission_list(actor=actor)
+        .filter(pk=intake_id)
+        .prefetch_related(Prefetch("entries", queryset=entries))
+        .first()
+    )
+    if intake is None:
+        raise NotFound()
+    return intake

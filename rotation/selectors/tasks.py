@@ -2,8 +2,9 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -108,3 +109,39 @@ def rotation_overdue_for_manager(*, actor: User) -> OverdueRotations:
     )
     tasks = list(_with_related(overdue).order_by("client__name", "due_at", "pk"))
     return OverdueRotations(by_client=by_client, by_owner=by_owner, tasks=tasks)
+
+
+def rotation_task_list_for_user(
+    *,
+    actor: User,
+    client_id: uuid.UUID | None = None,
+    status: str = "",
+    overdue: bool | None = None,
+    due_before: datetime | None = None,
+    mine: bool = False,
+) -> QuerySet[RotationTask]:
+    """Tasks of the clients the actor may see, filtered for the API; soonest due first.
+
+    `overdue` True keeps open tasks past their due time, False every other task; `mine`
+    keeps the actor's own. Reasons come in one extra query, whatever the page size.
+    """
+    tasks = _visible_tasks(actor)
+    if client_id is not None:
+        tasks = tasks.filter(client_id=client_id)
+    if status:
+        tasks = tasks.filter(status=status)
+    late = Q(status=RotationTask.Status.OPEN, due_at__lt=timezone.now())
+    if overdue is True:
+        tasks = tasks.filter(late)
+    elif overdue is False:
+        tasks = tasks.exclude(late)
+    if due_before is not None:
+        tasks = tasks.filter(due_at__lt=due_before)
+    if mine:
+        tasks = tasks.filter(owner=actor)
+    return (
+        _with_related(tasks)
+        .select_related("completed_by", "cancelled_by")
+        .prefetch_related("reasons")
+        .order_by("due_at", "pk")
+    )

@@ -21,6 +21,27 @@ PUBLIC = {
     # DRF authenticates API requests itself: a token, or a session that passed MFA.
     "api:me",
     "api:schema",
+    "api:client_list",
+    "api:client_detail",
+    "api:system_list",
+    "api:system_detail",
+    "api:credential_list",
+    "api:credential_detail",
+    "api:credential_archive",
+    "api:credential_reveal",
+    "api:checkout_list",
+    "api:checkout_detail",
+    "api:checkout_approve",
+    "api:checkout_deny",
+    "api:checkout_cancel",
+    "api:checkout_check_in",
+    "api:rotation_task_list",
+    "api:rotation_task_detail",
+    "api:rotation_task_complete",
+    "api:audit_event_list",
+    "api:audit_event_detail",
+    "api:intake_submission_list",
+    "api:intake_submission_detail",
 }
 BEFORE_MFA = {"accounts:mfa_verify", "accounts:mfa_enrol", "accounts:logout"}
 ENDPOINTS = all_endpoints()

@@ -3,7 +3,7 @@
 import uuid
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -125,3 +125,25 @@ def checkout_approval_queue(*, actor: User) -> ApprovalQueue:
         )
     )
     return ApprovalQueue(pending=pending, active=active)
+
+
+def checkout_list_for_user(
+    *, actor: User, status: str = "", credential_id: uuid.UUID | None = None
+) -> QuerySet[Checkout]:
+    """The actor's own checkouts and, for a manager, the requests awaiting their answer.
+
+    For the API's list: newest first, with everything its rows show joined in, so a page
+    costs one query whatever its size. A manager answers requests of the clients they are
+    assigned to (as checkout_approve checks); other people's ended checkouts stay out.
+    """
+    if not actor.is_authenticated or not actor.is_active:
+        return Checkout.objects.none()
+    wanted = Q(requested_by=actor)
+    if actor.has_role(Role.MANAGER):
+        wanted |= Q(status=Checkout.Status.REQUESTED)
+    checkouts = _visible_checkouts(actor).filter(wanted)
+    if status:
+        checkouts = checkouts.filter(status=status)
+    if credential_id is not None:
+        checkouts = checkouts.filter(credential_id=credential_id)
+    return _with_relations(checkouts).select_related("ended_by").order_by("-requested_at", "-pk")

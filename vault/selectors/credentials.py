@@ -2,8 +2,10 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from config.errors import AccessDenied, NotFound
@@ -132,3 +134,41 @@ def credential_get_for_user(
             "access. Ask a manager to change your assignment."
         )
     return credential
+
+
+def credential_list_filtered(
+    *,
+    actor: User,
+    client_id: uuid.UUID | None = None,
+    credential_type: str = "",
+    tier: str = "",
+    status: str = "",
+    rotation_due: bool | None = None,
+    updated_since: datetime | None = None,
+    search: str = "",
+) -> QuerySet[Credential]:
+    """credential_list_for_user with the API's filters, and `has_totp_seed` on each row.
+
+    Sealed emergency credentials stay out, as in every list; archived ones are listed only
+    when `status` asks for them. `rotation_due` True keeps those due now or earlier, False
+    those not due (no date, or a later one).
+    """
+    credentials = credential_list_for_user(
+        actor=actor, search=search, include_archived=status == Credential.Status.ARCHIVED
+    )
+    if client_id is not None:
+        credentials = credentials.filter(client_id=client_id)
+    if credential_type:
+        credentials = credentials.filter(credential_type=credential_type)
+    if tier:
+        credentials = credentials.filter(privilege_tier=tier)
+    if status:
+        credentials = credentials.filter(status=status)
+    if rotation_due is not None:
+        due = Q(next_rotation_due__lte=timezone.now())
+        credentials = credentials.filter(due if rotation_due else ~due)
+    if updated_since is not None:
+        credentials = credentials.filter(updated_at__gte=updated_since)
+    return credentials.annotate(
+        has_totp_seed=ExpressionWrapper(Q(totp_seed__isnull=False), output_field=BooleanField())
+    )

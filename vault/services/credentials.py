@@ -15,8 +15,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User
+from audit.models import Outcome
 from audit.services import Attempt, Target, record, recording_failures
-from config.errors import AccessDenied, InvalidRequest, NotFound
+from config.errors import AccessDenied, FieldInvalid, InvalidRequest, NotFound
 from tenants.models import AccessLevel, Client, System
 from tenants.selectors import client_get_for_user
 from vault.envelope import (
@@ -502,6 +503,9 @@ HIGH_TIER_REFUSAL = (
     "High-privilege credentials are revealed only to the holder of an active checkout. "
     "Check it out against your ticket first."
 )
+TICKET_REQUIRED_REFUSAL = (
+    "Name the ticket this reveal is for: reveals through an API token always need one."
+)
 
 
 def reveal_ticket_required(*, actor: User | None, client: Client) -> bool:
@@ -513,7 +517,13 @@ def reveal_ticket_required(*, actor: User | None, client: Client) -> bool:
 
 @sensitive_variables("plaintext", "secret")
 def credential_reveal(
-    *, actor: User, credential: Credential, ticket: str, purpose: str = "reveal"
+    *,
+    actor: User,
+    credential: Credential,
+    ticket: str,
+    purpose: str = "reveal",
+    reason: str = "",
+    ticket_required: bool = False,
 ) -> str:
     """The plaintext secret of a credential (use level; a lease for high privilege), audited.
 
@@ -522,6 +532,8 @@ def credential_reveal(
     action fails (AuditWriteError) and nothing is returned. `purpose` says whether the
     secret is shown or copied; both are reveals. A high-privilege credential is revealed
     only to the holder of its active, unexpired checkout (the event names the checkout).
+    `ticket_required`: the caller insists on a ticket whatever the client's policy (an API
+    token); a reveal without one is refused as a field error and recorded as denied.
     """
     client = credential.client
     target = _credential_target(credential)
@@ -544,6 +556,19 @@ def credential_reveal(
             raise InvalidRequest("Choose Reveal or Copy.")
         if len(ticket) > TICKET_MAX:
             raise InvalidRequest(f"A ticket reference is at most {TICKET_MAX} characters.")
+        if ticket_required and not ticket:
+            # Bad input to the caller, yet a refused reveal all the same: on the record.
+            with transaction.atomic():
+                record(
+                    actor=actor,
+                    action="credential.revealed",
+                    outcome=Outcome.DENIED,
+                    client=client,
+                    target=target,
+                    reason=TICKET_REQUIRED_REFUSAL,
+                    details=details,
+                )
+            raise FieldInvalid("ticket", TICKET_REQUIRED_REFUSAL)
         with transaction.atomic():
             current = (
                 Credential.objects.filter(pk=credential.pk, client_id=client.pk)
@@ -597,6 +622,7 @@ def credential_reveal(
                 client=client,
                 target=_credential_target(current),
                 ticket=ticket,
+                reason=reason,
                 details={**details, "tier": str(current.privilege_tier)},
             )
     return plaintext.decode("utf-8")

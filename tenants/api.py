@@ -1,0 +1,92 @@
+"""Clients and their systems in the REST API: read-only, scoped to the caller (and, for a
+token limited to some clients, to those)."""
+
+import uuid
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from integrations.models import ApiScope
+from integrations.rest import ApiViewSet
+from tenants import selectors
+from tenants.serializers import (
+    ClientFilterSerializer,
+    ClientSerializer,
+    SystemFilterSerializer,
+    SystemSerializer,
+)
+
+
+def _filters(serializer_class, request: Request) -> dict:
+    filters = serializer_class(data=request.query_params.dict())
+    filters.is_valid(raise_exception=True)
+    return filters.validated_data
+
+
+class ClientViewSet(ApiViewSet):
+    """The clients the caller may see, with the caller's access level on each."""
+
+    scopes = {"list": ApiScope.CLIENTS_READ, "retrieve": ApiScope.CLIENTS_READ}
+
+    @extend_schema(
+        operation_id="clients_list",
+        tags=["clients"],
+        summary="List clients",
+        parameters=[ClientFilterSerializer],
+        responses=ClientSerializer(many=True),
+    )
+    def list(self, request: Request) -> Response:
+        filters = _filters(ClientFilterSerializer, request)
+        clients = selectors.client_list_filtered(
+            actor=request.user,
+            search=filters.get("search", ""),
+            status=filters.get("status", ""),
+        )
+        page = self.paginate_queryset(clients)
+        return self.get_paginated_response(ClientSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="clients_retrieve",
+        tags=["clients"],
+        summary="One client",
+        responses=ClientSerializer,
+    )
+    def retrieve(self, request: Request, client_id: uuid.UUID) -> Response:
+        client = selectors.client_get_by_id_for_user(actor=request.user, client_id=client_id)
+        return Response(ClientSerializer(client).data)
+
+
+class SystemViewSet(ApiViewSet):
+    """The systems of the clients the caller may see."""
+
+    scopes = {"list": ApiScope.CLIENTS_READ, "retrieve": ApiScope.CLIENTS_READ}
+
+    @extend_schema(
+        operation_id="systems_list",
+        tags=["systems"],
+        summary="List systems",
+        parameters=[SystemFilterSerializer],
+        responses=SystemSerializer(many=True),
+    )
+    def list(self, request: Request) -> Response:
+        filters = _filters(SystemFilterSerializer, request)
+        systems = selectors.system_list_filtered(
+            actor=request.user,
+            client_id=filters.get("client"),
+            kind=filters.get("kind", ""),
+            status=filters.get("status", ""),
+            search=filters.get("search", ""),
+        )
+        page = self.paginate_queryset(systems)
+        return self.get_paginated_response(SystemSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="systems_retrieve",
+        tags=["systems"],
+        summary="One system",
+        responses=SystemSerializer,
+    )
+    def retrieve(self, request: Request, system_id: uuid.UUID) -> Response:
+        system = selectors.system_get_by_id_for_user(actor=request.user, system_id=system_id)
+        return Response(SystemSerializer(system).data)
