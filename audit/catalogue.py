@@ -275,6 +275,26 @@ ACTIONS: dict[str, str] = {
         "An API token was turned away from an endpoint for lacking its scope (scope, method, "
         "path); a reveal without credentials:reveal is one of these."
     ),
+    # Outbound webhooks (integrations)
+    "webhook.subscription_created": (
+        "An administrator subscribed a receiver to events (address, event types, how many "
+        "clients it is limited to; never its signing secret)."
+    ),
+    "webhook.subscription_updated": (
+        "An administrator changed a webhook subscription and became its owner, whose clients "
+        "it reaches (names of the fields changed)."
+    ),
+    "webhook.subscription_deleted": (
+        "An administrator deleted a webhook subscription and its delivery log."
+    ),
+    "webhook.secret_rotated": (
+        "An administrator replaced a webhook subscription's signing secret (never the secret)."
+    ),
+    "webhook.test_sent": "An administrator sent a test event to a webhook receiver.",
+    "webhook.delivery_retried": "An administrator sent a failed webhook delivery once more.",
+    "webhook.delivery_failed": (
+        "A webhook delivery failed for good after its retries (the last status code or error)."
+    ),
     "api.rate_limited": (
         "A token or a person went over an API rate limit (limit, rate); recorded once per "
         "window, and administrators are alerted."

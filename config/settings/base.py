@@ -151,6 +151,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "integrations.schema.KeyholdAutoSchema",
     "EXCEPTION_HANDLER": "integrations.rest.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # OPTIONS would describe each view (name, docstring, parsers): 405 instead (C54).
+    "DEFAULT_METADATA_CLASS": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Keyhold API",
@@ -167,13 +169,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    # One name for a choice set that several resources use under different field names.
+    "ENUM_NAME_OVERRIDES": {
+        "SystemKindEnum": "tenants.models.System.Kind",
+        "AccessLevelEnum": "intake.serializers.ACCESS_LEVEL_NAMES",
+    },
 }
 # API rate limits (django-ratelimit windows such as "600/m"): every call of one token (or one
 # person's session); reveals of one token or person; refused tokens from one address.
 API_RATE_PER_TOKEN = env_rate("API_RATE_PER_TOKEN", "600/m")
 API_REVEAL_RATE = env_rate("API_REVEAL_RATE", "60/h")
 API_TOKEN_REFUSALS_PER_ADDRESS = env_rate("API_TOKEN_REFUSALS_PER_ADDRESS", "30/m")
+# The longest an API token may live (C50: every token expires), in days.
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
 
 # MFA: django-otp with Keyhold's own devices (accounts.models), whose secrets are encrypted.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Keyhold")
@@ -365,6 +373,19 @@ CELERY_BEAT_SCHEDULE["accounts-outbox-drain"] = {
 # PSA tickets of rotation tasks: queued calls go out every minute (outages retry with backoff).
 CELERY_BEAT_SCHEDULE["rotation-psa-calls-send"] = {
     "task": "rotation.tasks.psa_calls_send",
+    "schedule": timedelta(minutes=1),
+    "options": {"expires": 50},
+}
+# Outbound webhooks: new audit events become deliveries every minute; failed ones are retried
+# with backoff. Receivers must use https:// unless this allows http (local tests, labs).
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+CELERY_BEAT_SCHEDULE["integrations-webhook-events-collect"] = {
+    "task": "integrations.tasks.webhook_events_collect",
+    "schedule": timedelta(minutes=1),
+    "options": {"expires": 50},
+}
+CELERY_BEAT_SCHEDULE["integrations-webhook-deliveries-retry"] = {
+    "task": "integrations.tasks.webhook_deliveries_retry",
     "schedule": timedelta(minutes=1),
     "options": {"expires": 50},
 }
