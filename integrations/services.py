@@ -7,8 +7,9 @@ public function is one transaction and leaves one audit event, never holding the
 import ipaddress
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -56,6 +57,29 @@ def _clean_networks(networks: Iterable[str]) -> list[str]:
     return sorted(set(cleaned))
 
 
+def _latest_expiry(now: datetime) -> datetime:
+    """The end of the day API_TOKEN_MAX_DAYS from now (UTC): a date picked as "through that
+    day" at the limit is still accepted."""
+    last_day = (now + timedelta(days=settings.API_TOKEN_MAX_DAYS)).astimezone(UTC).date()
+    return datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _clean_expiry(expires_at: datetime | None) -> datetime:
+    """Every token expires (C50), in the future and at most API_TOKEN_MAX_DAYS from now."""
+    if expires_at is None:
+        raise FieldInvalid("expires_at", "Choose when the token expires; every token must.")
+    now = timezone.now()
+    if expires_at <= now:
+        raise FieldInvalid("expires_at", "The expiry must be in the future.")
+    if expires_at > _latest_expiry(now):
+        raise FieldInvalid(
+            "expires_at",
+            f"A token may live at most {settings.API_TOKEN_MAX_DAYS} days; "
+            "choose an earlier expiry.",
+        )
+    return expires_at
+
+
 def _clean_clients(actor: User, clients: Iterable[Client]) -> list[Client]:
     """Only clients the administrator can see: a token never reaches beyond its creator."""
     wanted = {client.pk for client in clients}
@@ -72,10 +96,14 @@ def api_token_create(
     name: str,
     scopes: Iterable[str],
     clients: Iterable[Client] = (),
-    expires_at: datetime | None = None,
+    expires_at: datetime | None,
     allowed_networks: Iterable[str] = (),
 ) -> tuple[ApiToken, str]:
-    """Create a token for one integration; returns it with its plaintext, shown once."""
+    """Create a token for one integration; returns it with its plaintext, shown once.
+
+    `expires_at` is required (None is refused in plain words rather than by Python, so a
+    form left blank says what to do) and at most API_TOKEN_MAX_DAYS away.
+    """
     name = name.strip()
     with recording_failures(Attempt(actor=actor, action="api_token.created")):
         require_role(actor, Role.ADMINISTRATOR, action="create API tokens")
@@ -85,8 +113,7 @@ def api_token_create(
             raise FieldInvalid("name", f"Keep the name under {NAME_MAX} characters.")
         chosen_scopes = _clean_scopes(scopes)
         networks = _clean_networks(allowed_networks)
-        if expires_at is not None and expires_at <= timezone.now():
-            raise FieldInvalid("expires_at", "The expiry must be in the future.")
+        expires_at = _clean_expiry(expires_at)
         limited_to = _clean_clients(actor, clients)
         plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with transaction.atomic():
@@ -110,7 +137,7 @@ def api_token_create(
                     "scopes": chosen_scopes,
                     "clients": len(limited_to),
                     "networks": len(networks),
-                    "expires_at": expires_at.isoformat() if expires_at else None,
+                    "expires_at": expires_at.isoformat(),
                 },
             )
     return token, plaintext

@@ -2,7 +2,7 @@
 audited) when unknown, revoked, expired, of an inactive creator or from a wrong address."""
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -32,6 +32,7 @@ def admin(db):
 
 
 def make_token(admin, **extra):
+    extra.setdefault("expires_at", timezone.now().replace(microsecond=0) + timedelta(days=30))
     return api_token_create(
         actor=admin, name=extra.pop("name", "PSA sync"), scopes=["clients:read"], **extra
     )
@@ -78,13 +79,25 @@ def test_only_administrators_create_tokens_and_the_refusal_is_audited(db):
         ({"allowed_networks": ["10.0.0.0/33"]}, "allowed_networks"),
         ({"allowed_networks": ["not-a-network"]}, "allowed_networks"),
         ({"expires_at": "past"}, "expires_at"),
+        ({"expires_at": None}, "expires_at"),
+        ({"expires_at": "too far"}, "expires_at"),
         ({"name": "  "}, "name"),
     ],
 )
 def test_bad_input_is_refused_in_plain_words(admin, extra, field):
-    if extra.get("expires_at") == "past":
-        extra["expires_at"] = timezone.now() - timedelta(minutes=1)
-    kwargs = {"actor": admin, "name": "PSA", "scopes": ["clients:read"], **extra}
+    expiries = {
+        "past": timezone.now() - timedelta(minutes=1),
+        "too far": timezone.now() + timedelta(days=367),
+    }
+    if extra.get("expires_at") in expiries:
+        extra["expires_at"] = expiries[extra["expires_at"]]
+    kwargs = {
+        "actor": admin,
+        "name": "PSA",
+        "scopes": ["clients:read"],
+        "expires_at": timezone.now() + timedelta(days=30),
+        **extra,
+    }
     with pytest.raises(FieldInvalid) as error:
         api_token_create(**kwargs)
     assert error.value.field == field
@@ -118,7 +131,7 @@ def test_bearer_and_x_api_key_both_work(admin, header):
         "name": "PSA sync",
         "prefix": token.prefix,
         "scopes": ["clients:read"],
-        "expires_at": None,
+        "expires_at": token.expires_at.isoformat().replace("+00:00", "Z"),
     }
     assert plaintext not in response.content.decode()
 
@@ -270,7 +283,7 @@ def test_the_command_prints_a_working_token_once(admin, client_a):
         "--name=PSA",
         "--scopes=clients:read,credentials:read",
         f"--clients={client_a.slug}",
-        "--expires=2099-12-31",
+        f"--expires={(timezone.now() + timedelta(days=30)).date().isoformat()}",
         f"--actor={admin.email}",
         stdout=out,
     )
@@ -282,6 +295,29 @@ def test_the_command_prints_a_working_token_once(admin, client_a):
         "clients:read",
         "credentials:read",
     ]
+
+
+def test_the_command_gives_a_token_without_expires_ninety_days(admin, time_machine):
+    time_machine.move_to(datetime(2026, 3, 10, 15, 0, tzinfo=UTC), tick=False)
+    out = io.StringIO()
+    call_command(
+        "create_api_token", "--name=PSA", "--scopes=clients:read", f"--actor={admin.email}",
+        stdout=out,
+    )  # fmt: skip
+    # 90 days from 10 March is 8 June; the token works through that day.
+    assert ApiToken.objects.get().expires_at == datetime(2026, 6, 9, tzinfo=UTC)
+    assert "expires 2026-06-09 00:00 UTC" in out.getvalue()
+
+
+def test_the_command_refuses_an_expiry_beyond_the_longest_a_token_may_live(admin, settings):
+    settings.API_TOKEN_MAX_DAYS = 30
+    later = (timezone.now() + timedelta(days=45)).date().isoformat()
+    with pytest.raises(CommandError, match="at most 30 days"):
+        call_command(
+            "create_api_token", "--name=PSA", "--scopes=clients:read", f"--expires={later}",
+            f"--actor={admin.email}",
+        )  # fmt: skip
+    assert not ApiToken.objects.exists()
 
 
 def test_the_command_refuses_a_technician(db):

@@ -546,7 +546,12 @@ def test_after_confirmation_their_api_token_is_refused(world, django_capture_on_
 
     world.dave.groups.add(Group.objects.get(name=Role.ADMINISTRATOR))
     dave = User.objects.get(pk=world.dave.pk)
-    token, plaintext = api_token_create(actor=dave, name="Dave's script", scopes=["clients:read"])
+    token, plaintext = api_token_create(
+        actor=dave,
+        name="Dave's script",
+        scopes=["clients:read"],
+        expires_at=timezone.now() + timedelta(days=30),
+    )
     headers = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
     assert Browser().get("/api/v1/me/", **headers).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):

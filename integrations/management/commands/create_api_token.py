@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -8,6 +8,8 @@ from config.errors import KeyholdError
 from integrations.services import api_token_create
 from tenants.models import Client
 
+DEFAULT_DAYS = 90
+
 
 class Command(BaseCommand):
     help = "Create an API token for an integration, as an administrator; prints it once."
@@ -16,7 +18,13 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help="The integration, such as 'PSA sync'.")
         parser.add_argument("--scopes", required=True, help="Comma-separated, clients:read,…")
         parser.add_argument("--clients", default="", help="Comma-separated client slugs.")
-        parser.add_argument("--expires", help="YYYY-MM-DD: the token works through that day.")
+        parser.add_argument(
+            "--expires",
+            help=(
+                "YYYY-MM-DD: the token works through that day. Every token expires: when "
+                f"omitted, {DEFAULT_DAYS} days from today; at most API_TOKEN_MAX_DAYS away."
+            ),
+        )
         parser.add_argument("--networks", default="", help="Comma-separated allowed CIDRs.")
         parser.add_argument("--actor", required=True, help="The administrator's email.")
 
@@ -35,17 +43,24 @@ class Command(BaseCommand):
                 name=options["name"],
                 scopes=_split(options["scopes"]),
                 clients=clients,
-                expires_at=_end_of_day(options["expires"]) if options["expires"] else None,
+                expires_at=_end_of_day(options["expires"] or _default_expiry()),
                 allowed_networks=_split(options["networks"]),
             )
         except KeyholdError as error:
             raise CommandError(error.message) from None
-        self.stdout.write(f"API token {token.name!r} ({token.prefix}…). It is shown only once:")
+        self.stdout.write(
+            f"API token {token.name!r} ({token.prefix}…), expires "
+            f"{token.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC. It is shown only once:"
+        )
         self.stdout.write(plaintext)
 
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _default_expiry() -> str:
+    return (timezone.localdate() + timedelta(days=DEFAULT_DAYS)).isoformat()
 
 
 def _end_of_day(text: str) -> datetime:
