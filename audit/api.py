@@ -32,9 +32,7 @@ class AuditEventViewSet(ApiViewSet):
         responses=AuditEventSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
-        filters = AuditEventFilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
+        data = self.query_filters(AuditEventFilterSerializer)
         events = selectors.audit_event_list_for_user(
             actor=request.user,
             client_id=data.get("client"),
@@ -46,8 +44,7 @@ class AuditEventViewSet(ApiViewSet):
             since=data.get("since"),
             until=data.get("until"),
         )
-        page = self.paginate_queryset(events)
-        return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
+        return self.page_of(events, AuditEventSerializer)
 
     @extend_schema(
         operation_id="audit_events_retrieve",

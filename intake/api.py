@@ -48,10 +48,9 @@ class IntakeSubmissionViewSet(ApiViewSet):
     def list(self, request: Request) -> Response:
         query = _valid(IntakeSubmissionQuerySerializer(data=request.query_params))
         intakes = intake_submission_list(
-            actor=request.user, client_id=query.validated_data.get("client_id")
+            actor=request.user, client_id=query.validated_data.get("client")
         )
-        page = self.paginate_queryset(intakes)
-        return self.get_paginated_response(IntakeSubmissionSerializer(page, many=True).data)
+        return self.page_of(intakes, IntakeSubmissionSerializer)
 
     @extend_schema(
         operation_id="intake_submissions_create",

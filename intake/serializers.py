@@ -116,7 +116,7 @@ class IntakeSubmissionInSerializer(serializers.Serializer):
 
 
 class IntakeSubmissionQuerySerializer(serializers.Serializer):
-    client_id = serializers.UUIDField(required=False, help_text="Only this client's intakes.")
+    client = serializers.UUIDField(required=False, help_text="Only this client's intakes.")
 
 
 class IntakeClientSerializer(serializers.Serializer):

@@ -158,6 +158,17 @@ class _ApiBase:
     throttle_classes = [ApiRateThrottle]
     pagination_class = ApiPagination
 
+    def query_filters(self, serializer_class) -> dict:
+        """The query string read by a filter serializer; 400 naming the field when bad."""
+        filters = serializer_class(data=self.request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return filters.validated_data
+
+    def page_of(self, rows, serializer_class) -> Response:
+        """One page of `rows` (page, page_size ≤ 1000) in the list envelope."""
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
     def required_scope(self, request) -> str | None:
         action = getattr(self, "action", None)
         return self.scopes.get(action or request.method.lower())

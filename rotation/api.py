@@ -43,9 +43,7 @@ class RotationTaskViewSet(ApiViewSet):
         responses=RotationTaskSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
-        filters = RotationTaskFilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
+        data = self.query_filters(RotationTaskFilterSerializer)
         tasks = task_selectors.rotation_task_list_for_user(
             actor=request.user,
             client_id=data.get("client"),
@@ -54,8 +52,7 @@ class RotationTaskViewSet(ApiViewSet):
             due_before=data.get("due_before"),
             mine=data.get("mine", False),
         )
-        page = self.paginate_queryset(tasks)
-        return self.get_paginated_response(RotationTaskSerializer(page, many=True).data)
+        return self.page_of(tasks, RotationTaskSerializer)
 
     @extend_schema(
         operation_id="rotation_tasks_retrieve",

@@ -18,12 +18,6 @@ from tenants.serializers import (
 )
 
 
-def _filters(serializer_class, request: Request) -> dict:
-    filters = serializer_class(data=request.query_params.dict())
-    filters.is_valid(raise_exception=True)
-    return filters.validated_data
-
-
 class ClientViewSet(ApiViewSet):
     """The clients the caller may see, with the caller's access level on each."""
 
@@ -37,14 +31,13 @@ class ClientViewSet(ApiViewSet):
         responses=ClientSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
-        filters = _filters(ClientFilterSerializer, request)
+        filters = self.query_filters(ClientFilterSerializer)
         clients = selectors.client_list_filtered(
             actor=request.user,
             search=filters.get("search", ""),
             status=filters.get("status", ""),
         )
-        page = self.paginate_queryset(clients)
-        return self.get_paginated_response(ClientSerializer(page, many=True).data)
+        return self.page_of(clients, ClientSerializer)
 
     @extend_schema(
         operation_id="clients_retrieve",
@@ -70,7 +63,7 @@ class SystemViewSet(ApiViewSet):
         responses=SystemSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
-        filters = _filters(SystemFilterSerializer, request)
+        filters = self.query_filters(SystemFilterSerializer)
         systems = selectors.system_list_filtered(
             actor=request.user,
             client_id=filters.get("client"),
@@ -78,8 +71,7 @@ class SystemViewSet(ApiViewSet):
             status=filters.get("status", ""),
             search=filters.get("search", ""),
         )
-        page = self.paginate_queryset(systems)
-        return self.get_paginated_response(SystemSerializer(page, many=True).data)
+        return self.page_of(systems, SystemSerializer)
 
     @extend_schema(
         operation_id="systems_retrieve",

@@ -272,7 +272,7 @@ def test_a_token_limited_to_client_a_cannot_submit_to_or_read_client_b(
     assert AuditEvent.objects.filter(action="intake.submitted", outcome="denied").count() == 1
     problem(Browser().get(detail_url(b_intake.pk), **only_a), 404)
     assert Browser().get(URL, **only_a).json()["results"] == []
-    assert Browser().get(f"{URL}?client_id={client_b.pk}", **only_a).json()["results"] == []
+    assert Browser().get(f"{URL}?client={client_b.pk}", **only_a).json()["results"] == []
 
     assert post(only_a, client_a, [entry()]).status_code == 201
     listed = Browser().get(URL, **only_a).json()["results"]
@@ -379,12 +379,12 @@ def test_the_list_is_paginated_in_a_constant_number_of_queries(
     assert body["next"]
     assert body["results"][0]["entry_count"] == 2
     assert "entries" not in body["results"][0]
-    only_a = browser.get(f"{URL}?client_id={client_a.pk}", **headers).json()
+    only_a = browser.get(f"{URL}?client={client_a.pk}", **headers).json()
     assert {item["client"]["id"] for item in only_a["results"]} == {str(client_a.pk)}
     assert only_a["count"] == 3
 
 
 def test_a_malformed_client_filter_is_a_400_naming_the_field(admin_user):
     _, headers = token_for(admin_user)
-    body = problem(Browser().get(f"{URL}?client_id=contoso", **headers), 400)
-    assert list(body["errors"]) == ["client_id"]
+    body = problem(Browser().get(f"{URL}?client=contoso", **headers), 400)
+    assert list(body["errors"]) == ["client"]

@@ -69,15 +69,13 @@ class CheckoutViewSet(ApiViewSet):
         responses=CheckoutSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
-        filters = CheckoutFilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
+        filters = self.query_filters(CheckoutFilterSerializer)
         checkouts = checkout_selectors.checkout_list_for_user(
             actor=request.user,
-            status=filters.validated_data.get("status", ""),
-            credential_id=filters.validated_data.get("credential"),
+            status=filters.get("status", ""),
+            credential_id=filters.get("credential"),
         )
-        page = self.paginate_queryset(checkouts)
-        return self.get_paginated_response(CheckoutSerializer(page, many=True).data)
+        return self.page_of(checkouts, CheckoutSerializer)
 
     @extend_schema(
         operation_id="checkouts_create",

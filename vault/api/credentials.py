@@ -91,9 +91,7 @@ class CredentialViewSet(ApiViewSet):
         responses=CredentialSerializer(many=True),
     )
     def list(self, request: Request) -> Response:
-        filters = CredentialFilterSerializer(data=request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
+        data = self.query_filters(CredentialFilterSerializer)
         credentials = selectors.credential_list_filtered(
             actor=request.user,
             client_id=data.get("client"),
@@ -104,8 +102,7 @@ class CredentialViewSet(ApiViewSet):
             updated_since=data.get("updated_since"),
             search=data.get("search", ""),
         )
-        page = self.paginate_queryset(credentials)
-        return self.get_paginated_response(CredentialSerializer(page, many=True).data)
+        return self.page_of(credentials, CredentialSerializer)
 
     @extend_schema(
         operation_id="credentials_retrieve",
