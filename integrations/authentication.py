@@ -19,7 +19,7 @@ from rest_framework import authentication, exceptions
 
 from audit.context import client_ip
 from integrations.models import ApiToken
-from integrations.services import api_token_refused
+from integrations.services.tokens import api_token_refused
 from integrations.tokens import token_hash
 
 REFUSED = "Invalid or expired API token."

@@ -68,7 +68,7 @@ class ApiToken(models.Model):
 
 
 class WebhookEventType(models.TextChoices):
-    """What an outbound webhook reports; each comes from audit actions (integrations.webhooks)."""
+    """What an outbound webhook reports, from audit actions (integrations.services.webhooks)."""
 
     CREDENTIAL_REVEALED = "credential.revealed", "Credential revealed"
     CHECKOUT_REQUESTED = "credential.checkout_requested", "Checkout requested"

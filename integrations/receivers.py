@@ -3,7 +3,7 @@
 from django.dispatch import receiver
 
 from accounts.signals import staff_departed
-from integrations.services import api_tokens_revoke_for_user
+from integrations.services.tokens import api_tokens_revoke_for_user
 
 
 @receiver(staff_departed, dispatch_uid="keyhold.integrations.revoke_tokens")

@@ -22,7 +22,7 @@ from audit.services import AuditWriteError
 from config.errors import FieldInvalid, KeyholdError
 from integrations.models import ApiToken
 from integrations.schema import PROBLEM_CONTENT_TYPE
-from integrations.services import api_rate_limited, api_token_scope_refused
+from integrations.services.tokens import api_rate_limited, api_token_scope_refused
 from tenants.reach import client_reach_limited, client_reach_narrow
 
 NOT_FOUND = "Not found, or outside what this request may reach."

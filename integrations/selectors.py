@@ -82,7 +82,7 @@ def api_token_get(*, actor: User, token_id: uuid.UUID | str) -> ApiTokenRow:
     return _row(token, timezone.now())
 
 
-# --- Outbound webhooks (integrations.webhooks) ---------------------------------------------------
+# --- Outbound webhooks (integrations.services.webhooks) ------------------------------------
 
 
 def webhook_subscription_list(*, actor: User) -> list[WebhookSubscription]:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from integrations import webhooks
+from integrations.services import webhooks
 
 
 @shared_task

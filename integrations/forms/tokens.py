@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from integrations.models import ApiScope
-from integrations.services import NAME_MAX, REASON_MAX
+from integrations.services.tokens import NAME_MAX, REASON_MAX
 
 DEFAULT_DAYS = 90
 

@@ -5,7 +5,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from integrations.models import WebhookEventType
-from integrations.webhooks import NAME_MAX, SUBSCRIBABLE, URL_MAX
+from integrations.services.webhooks import NAME_MAX, SUBSCRIBABLE, URL_MAX
 
 
 class WebhookSubscriptionForm(forms.Form):

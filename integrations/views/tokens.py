@@ -13,8 +13,9 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import Role
 from accounts.services import require_role
 from config.errors import FieldInvalid, InvalidRequest, NotFound
-from integrations import selectors, services
+from integrations import selectors
 from integrations.forms.tokens import ApiTokenForm, ApiTokenRevokeForm
+from integrations.services import tokens as services
 from tenants.selectors import client_list_for_user
 
 # The service's field names, as the form names them.

@@ -14,8 +14,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Role
 from accounts.services import require_role
 from config.errors import FieldInvalid, InvalidRequest, NotFound
-from integrations import selectors, webhooks
+from integrations import selectors
 from integrations.forms.webhooks import WebhookSubscriptionForm
+from integrations.services import webhooks
 from tenants.selectors import client_list_for_user
 
 DELIVERIES_PER_PAGE = 50

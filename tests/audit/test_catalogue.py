@@ -481,15 +481,10 @@ def test_the_catalogue_document_is_current():
     assert (ROOT / "docs" / "audit-catalogue.md").read_text() == render_catalogue()
 
 
-# Service modules outside an app's services module or package.
-EXTRA_SERVICE_MODULES = {"integrations": ["integrations/webhooks.py"]}
-
-
 def _service_functions(app):
     """The top-level functions of an app's services module or package."""
     package = ROOT / app / "services"
     paths = sorted(package.glob("*.py")) if package.is_dir() else [ROOT / app / "services.py"]
-    paths += [ROOT / extra for extra in EXTRA_SERVICE_MODULES.get(app, [])]
     return [node for path in paths for node in ast.parse(path.read_text()).body]
 
 

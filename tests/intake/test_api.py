@@ -13,7 +13,7 @@ from accounts.models import Role
 from audit.models import AuditEvent
 from intake.models import Intake, IntakeEntry
 from intake.services.intakes import intake_draft_get_or_start, intake_entry_save
-from integrations.services import api_token_create
+from integrations.services.tokens import api_token_create
 from rotation.models import RotationTask
 from tenants.models import AccessLevel, Assignment, System
 from tenants.services import assignment_grant

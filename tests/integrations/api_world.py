@@ -42,7 +42,7 @@ from intake.services.intakes import (
     intake_submit,
 )
 from integrations.models import ApiScope
-from integrations.services import api_token_create
+from integrations.services.tokens import api_token_create
 from rotation.models import RotationTask
 from rotation.services.tasks import rotation_task_request
 from tenants.models import AccessLevel, Client, System

@@ -11,7 +11,7 @@ from django.test import Client as Browser
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
 
-from integrations.services import api_token_create
+from integrations.services.tokens import api_token_create
 from tests.conftest import sign_in
 from tests.factories import UserFactory
 from tests.integrations.api_world import API_PREFIX, api_schema, documented_methods

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Notification, OutboxMessage
 from audit.models import AuditEvent
 from config.errors import NotFound
-from integrations.services import api_token_create
+from integrations.services.tokens import api_token_create
 from tenants.models import AccessLevel, Assignment, Client
 from tenants.reach import client_reach_limited
 from tenants.selectors import client_level_for_user

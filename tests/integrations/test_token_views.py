@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Role
 from audit.models import AuditEvent
 from integrations.models import ApiToken
-from integrations.services import api_token_create, api_token_revoke
+from integrations.services.tokens import api_token_create, api_token_revoke
 from tenants.models import AccessLevel
 from tenants.services import assignment_grant
 from tests.conftest import sign_in

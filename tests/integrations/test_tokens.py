@@ -15,7 +15,7 @@ from accounts.services import user_deactivate
 from audit.models import AuditEvent
 from config.errors import AccessDenied, FieldInvalid, NotFound
 from integrations.models import ApiToken
-from integrations.services import api_token_create, api_token_revoke
+from integrations.services.tokens import api_token_create, api_token_revoke
 from integrations.tokens import token_hash
 from tenants.models import AccessLevel
 from tenants.services import assignment_grant

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Role
 from audit.models import AuditEvent
-from integrations import webhooks
 from integrations.models import WebhookDelivery, WebhookSubscription
+from integrations.services import webhooks
 from tenants.models import AccessLevel
 from tenants.services import assignment_grant
 from tests.conftest import sign_in

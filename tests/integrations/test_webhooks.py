@@ -25,8 +25,9 @@ from accounts.models import Role
 from accounts.services import user_deactivate
 from audit.models import AuditEvent
 from config.errors import AccessDenied, FieldInvalid, InvalidRequest, NotFound
-from integrations import tasks, webhooks
+from integrations import tasks
 from integrations.models import WebhookCursor, WebhookDelivery, WebhookSubscription
+from integrations.services import webhooks
 from offboarding.services.departures import departure_open
 from rotation.models import RotationTask
 from rotation.services.tasks import rotation_escalate_overdue, rotation_task_request
@@ -52,7 +53,7 @@ def verify(secret: str, headers, body: bytes) -> bool:
 
 
 def readme_recipe():
-    """The six lines the README gives receivers, run as they are."""
+    """The recipe the README gives receivers, run as it is written."""
     text = (ROOT / "README.md").read_text()
     block = text.split("<!-- webhook-recipe -->\n```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
@@ -222,11 +223,10 @@ def test_payloads_and_stored_rows_hold_no_secret(
     assert signing_secret[len("whsec_") :] not in events
 
 
-def test_the_readme_recipe_is_six_lines_that_verify_a_delivery_and_refuse_a_replay(
+def test_the_readme_recipe_verifies_a_delivery_and_refuses_a_wrong_secret_or_a_replay(
     admin_user, bob, client_a, receiver, django_capture_on_commit_callbacks
 ):
-    block, readme_verify = readme_recipe()
-    assert len(block.strip().splitlines()) == 6
+    _, readme_verify = readme_recipe()
     subscribe(admin_user, receiver)
     credential_reveal(actor=bob, credential=standard_credential(client_a), ticket=TICKET)
     collect(django_capture_on_commit_callbacks)

@@ -542,7 +542,7 @@ def test_the_case_list_runs_a_fixed_number_of_queries(world, client):
 def test_after_confirmation_their_api_token_is_refused(world, django_capture_on_commit_callbacks):
     """Issue 7: a token created while the person was an administrator stops working."""
     from integrations.models import ApiToken
-    from integrations.services import api_token_create
+    from integrations.services.tokens import api_token_create
 
     world.dave.groups.add(Group.objects.get(name=Role.ADMINISTRATOR))
     dave = User.objects.get(pk=world.dave.pk)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from audit.models import AuditEvent
-from integrations.services import api_token_create
+from integrations.services.tokens import api_token_create
 from tenants.models import AccessLevel, Client, System
 from tenants.services import assignment_grant
 from tests.conftest import sign_in

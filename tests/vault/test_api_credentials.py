@@ -12,7 +12,7 @@ from django.test import Client as Browser
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from integrations.services import api_token_create
+from integrations.services.tokens import api_token_create
 from tenants.models import AccessLevel
 from tenants.services import assignment_grant
 from tests.conftest import sign_in

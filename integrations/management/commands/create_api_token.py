@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.errors import KeyholdError
-from integrations.services import api_token_create
+from integrations.services.tokens import api_token_create
 from tenants.models import Client
 
 DEFAULT_DAYS = 90
