@@ -1,11 +1,13 @@
 """Seed PostgreSQL with an MSP's year of audit events, for the benchmark (bench/audit_bench.py).
 
-Staff, clients, systems and assignments (with revoked and re-granted history) are written with
-bulk_create. Events are generated a UTC day at a time in worker processes, because building
-each event's canonical JSON is the costly part; this process then chains them in sequence
-order with the real chain key (HMAC is ~2 µs an event) and loads them with COPY. Each chunk
-commits its events together with the chain head, so an interrupted seed leaves a valid chain
-that `--append` continues.
+Staff, clients, systems and assignments (with revoked and re-granted history) are planned in
+memory (directory_plan) and written in one transaction (directory_write: bulk_create, and COPY
+for the assignments and their guardian mirror). Events are generated a UTC day at a time in
+worker processes, because building each event's canonical JSON is the costly part; this
+process then chains them in sequence order with the real chain key (HMAC is ~2 µs an event)
+and loads them with COPY. Each chunk commits its events together with the chain head, so an
+interrupted seed leaves a valid chain that `--append` continues. seed_scale (vault/scale.py)
+builds on the same pieces and gives the events real credentials to open.
 
 Run it only against a database of its own, for example:
 
@@ -25,7 +27,7 @@ import time
 import uuid
 import zoneinfo
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
+from django.db.models import Model
 from django.utils.text import slugify
 
 from accounts.models import Role, User
@@ -45,6 +48,9 @@ from audit.models import AuditChainHead, AuditEvent
 from tenants.models import AccessLevel, Assignment, Client, ClientUserObjectPermission, System
 
 SCALE_DOMAIN = "scale.keyhold.test"
+# The two people a benchmark signs in as (seed_scale names them; seed_audit_scale does not).
+BENCH_TECHNICIAN_EMAIL = f"bench.technician@{SCALE_DOMAIN}"
+BENCH_MANAGER_EMAIL = f"bench.manager@{SCALE_DOMAIN}"
 # Django treats a password starting with "!" as unusable: nobody can sign in as seeded staff.
 UNUSABLE_PASSWORD = "!keyhold-scale-seed"  # noqa: S105
 CREDENTIALS_PER_CLIENT = 50
@@ -232,7 +238,8 @@ class Plan:
     openers: list[int]
     opener_cumulative: list[float]
     reviewers: list[int]
-    credential_cumulative: list[float]
+    # By how many credentials a client has: the Zipf-like weights of that many.
+    credential_cumulative: list[list[float]]
     daily_verify: bool
     zones: set[str]
 
@@ -370,7 +377,8 @@ def _ticket(rng: random.Random) -> str:
 
 
 def _credential(rng: random.Random, plan: Plan, tenant: Tenant) -> tuple[str, str]:
-    return tenant.credentials[bisect.bisect(plan.credential_cumulative, rng.random())]
+    cumulative = plan.credential_cumulative[len(tenant.credentials)]
+    return tenant.credentials[bisect.bisect(cumulative, rng.random())]
 
 
 def _opening(
@@ -646,6 +654,21 @@ class Command(BaseCommand):
         )
 
 
+@dataclass(frozen=True)
+class Window:
+    """The span of the seeded log: `days` whole UTC days ending at today's midnight."""
+
+    start: datetime
+    end: datetime
+    days: int
+
+    @classmethod
+    def ending_today(cls, months: int) -> "Window":
+        end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        days = max(1, round(months * 365 / 12))
+        return cls(start=end - timedelta(days=days), end=end, days=days)
+
+
 def seed_audit_scale(
     *,
     events: int,
@@ -659,24 +682,77 @@ def seed_audit_scale(
 ) -> SeedReport:
     """Create the staff, clients and assignments, then load `events` chained events."""
     started = time.monotonic()
-    head = AuditChainHead.objects.filter(pk=1).first()
-    first_sequence = (head.sequence if head else 0) + 1
     # An appended run draws other people, clients and ids than the run before it.
-    rng = random.Random(f"{seed}:{first_sequence}")  # noqa: S311 (test data, reproducible)
-    window_end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    days = max(1, round(months * 365 / 12))
-    window_start = window_end - timedelta(days=days)
-    out(f"Window: {window_start:%Y-%m-%d} to {window_end:%Y-%m-%d} ({days} days), seed {seed}.")
-
-    directory = _directory_create(
-        rng, staff=staff, clients=clients, window_start=window_start, window_end=window_end
+    rng = random.Random(f"{seed}:{_next_sequence()}")  # noqa: S311 (test data, reproducible)
+    window = Window.ending_today(months)
+    out(
+        f"Window: {window.start:%Y-%m-%d} to {window.end:%Y-%m-%d} ({window.days} days), "
+        f"seed {seed}."
     )
+    directory = directory_plan(
+        rng,
+        staff=staff,
+        clients=clients,
+        window=window,
+        credentials_per_client=CREDENTIALS_PER_CLIENT,
+    )
+    directory_write(directory)
     out(
         f"Created {len(directory.staff)} staff, {len(directory.clients)} clients, "
         f"{directory.systems:,} systems, {directory.assignment_rows:,} assignment rows "
         f"({time.monotonic() - started:.1f} s)."
     )
+    loaded = events_load(
+        rng,
+        directory,
+        events=events,
+        window=window,
+        seed=seed,
+        workers=workers,
+        chunk_rows=chunk_rows,
+        out=out,
+    )
+    analysed_at = time.monotonic()
+    vacuum_analyze(
+        vacuum=[AuditEvent], analyze=[User, Client, System, Assignment, ClientUserObjectPermission]
+    )
+    out(f"VACUUM ANALYZE in {time.monotonic() - analysed_at:.0f} s.")
+    return SeedReport(
+        events=loaded,
+        seconds=time.monotonic() - started,
+        staff=len(directory.staff),
+        clients=len(directory.clients),
+        assignments=directory.assignment_rows,
+    )
+
+
+def _next_sequence() -> int:
+    head = AuditChainHead.objects.filter(pk=1).first()
+    return (head.sequence if head else 0) + 1
+
+
+def events_load(
+    rng: random.Random,
+    directory: "Directory",
+    *,
+    events: int,
+    window: Window,
+    seed: int,
+    workers: int,
+    chunk_rows: int,
+    out: Any = print,
+) -> int:
+    """Generate `events` events over the window for the directory and chain them onto the head.
+
+    Openings name the credentials in each Tenant.credentials (id, label), so a seed that
+    also writes credentials makes every event point at a real row.
+    """
+    if any(not tenant.credentials for tenant in directory.clients):
+        raise CommandError("Every client needs at least one credential for its events.")
+    head = AuditChainHead.objects.filter(pk=1).first()
+    first_sequence = (head.sequence if head else 0) + 1
     key_version, key = chain.chain_key()
+    most = max(len(tenant.credentials) for tenant in directory.clients)
     plan = Plan(
         seed=seed,
         key_version=key_version,
@@ -691,11 +767,12 @@ def seed_audit_scale(
         openers=directory.openers,
         opener_cumulative=_cumulative(directory.opener_weights),
         reviewers=directory.reviewers,
-        credential_cumulative=_cumulative(
+        credential_cumulative=[
             # Zipf-like: a few credentials are opened daily, some hardly ever.
-            [1 / (rank + 1) ** 1.1 for rank in range(CREDENTIALS_PER_CLIENT)]
-        ),
-        daily_verify=events >= 50 * days,
+            _cumulative([1 / (rank + 1) ** 1.1 for rank in range(count)])
+            for count in range(most + 1)
+        ],
+        daily_verify=events >= 50 * window.days,
         zones={each.zone for each in directory.staff} | {each.zone for each in directory.clients},
     )
     tasks = _day_tasks(
@@ -703,11 +780,11 @@ def seed_audit_scale(
         plan,
         directory,
         events=events,
-        window_start=window_start,
-        days=days,
+        window_start=window.start,
+        days=window.days,
         first_sequence=first_sequence,
     )
-    loaded = _load(
+    return _load(
         plan=plan,
         tasks=tasks,
         key=key,
@@ -717,21 +794,35 @@ def seed_audit_scale(
         total=events,
         out=out,
     )
-    analysed_at = time.monotonic()
+
+
+def vacuum_analyze(*, vacuum: list[type[Model]], analyze: list[type[Model]]) -> None:
+    """VACUUM (ANALYZE) the bulk-loaded tables, ANALYZE the others.
+
+    A bulk load leaves the visibility map empty (no index-only scans) and the statistics
+    stale; autovacuum would get there eventually, a benchmark cannot wait.
+    """
     with connection.cursor() as cursor:
-        # A bulk load leaves the visibility map empty (no index-only scans) and the
-        # statistics stale; autovacuum would get there eventually, a benchmark cannot wait.
-        cursor.execute(f"VACUUM (ANALYZE) {AuditEvent._meta.db_table}")
-        for model in (User, Client, System, Assignment, ClientUserObjectPermission):
+        for model in vacuum:
+            cursor.execute(f"VACUUM (ANALYZE) {model._meta.db_table}")
+        for model in analyze:
             cursor.execute(f"ANALYZE {model._meta.db_table}")
-    out(f"VACUUM ANALYZE in {time.monotonic() - analysed_at:.0f} s.")
-    return SeedReport(
-        events=loaded,
-        seconds=time.monotonic() - started,
-        staff=len(directory.staff),
-        clients=len(directory.clients),
-        assignments=directory.assignment_rows,
-    )
+
+
+def copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """COPY rows (Python values, in `columns` order) into the model's table; returns how many.
+
+    Runs in the caller's transaction. psycopg adapts each value (UUID, datetime, bytes as
+    bytea, None as NULL), which is several times faster than bulk_create's INSERTs.
+    """
+    statement = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+    count = 0
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
 
 
 def _cumulative(weights: list[float]) -> list[float]:
@@ -744,7 +835,32 @@ def _cumulative(weights: list[float]) -> list[float]:
     return cumulative
 
 
+def spread(total: int, weights: list[float], *, minimum: int = 0) -> list[int]:
+    """`total` split in proportion to `weights` (largest remainder), each at least `minimum`."""
+    if total < minimum * len(weights):
+        minimum = 0
+    free = total - minimum * len(weights)
+    weight_sum = sum(weights) or 1.0
+    shares = [free * weight / weight_sum for weight in weights]
+    counts = [math.floor(share) for share in shares]
+    by_remainder = sorted(range(len(weights)), key=lambda index: counts[index] - shares[index])
+    for index in by_remainder[: free - sum(counts)]:
+        counts[index] += 1
+    return [count + minimum for count in counts]
+
+
 # Staff, clients and assignments
+
+ASSIGNMENT_COLUMNS = (
+    "id",
+    "user_id",
+    "client_id",
+    "level",
+    "granted_at",
+    "granted_by_id",
+    "revoked_at",
+    "revoked_by_id",
+)
 
 
 @dataclass
@@ -761,6 +877,17 @@ class Directory:
     changes: list[tuple[int, dict]]
     systems: int = 0
     assignment_rows: int = 0
+    # The rows directory_write saves (and then drops): models, and assignments as tuples in
+    # ASSIGNMENT_COLUMNS order (hundreds of thousands at scale: no model instances).
+    users: list[User] = field(default_factory=list)
+    client_rows: list[Client] = field(default_factory=list)
+    system_rows: list[System] = field(default_factory=list)
+    assignments: list[tuple] = field(default_factory=list)
+    # Each client's systems, kept after the write (seed_scale ties credentials to them).
+    client_systems: list[list[System]] = field(default_factory=list)
+    # The benchmark technician (index into staff) and how many clients it is assigned.
+    bench_technician: int | None = None
+    bench_clients: int = 0
 
 
 def _weighted(rng: random.Random, table: tuple) -> tuple[str, str]:
@@ -783,12 +910,48 @@ def _roles(count: int) -> list[str]:
     )
 
 
-def _directory_create(
-    rng: random.Random, *, staff: int, clients: int, window_start: datetime, window_end: datetime
+def _system_names(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    """`count` distinct (name, kind) of one client: the templates first, then DC02, FS03..."""
+    chosen = rng.sample(SYSTEM_TEMPLATES, min(count, len(SYSTEM_TEMPLATES)))
+    numbers: dict[str, int] = {}
+    while len(chosen) < count:
+        name, kind = rng.choice(SYSTEM_TEMPLATES)
+        numbers[name] = numbers.get(name, 1) + 1
+        number = numbers[name]
+        numbered = f"{name[:-2]}{number:02d}" if name.endswith("01") else f"{name} {number}"
+        chosen.append((numbered, kind))
+    return chosen
+
+
+def directory_plan(
+    rng: random.Random,
+    *,
+    staff: int,
+    clients: int,
+    window: Window,
+    systems: int | None = None,
+    credentials_per_client: int = 0,
+    bench_technician_clients: int | None = None,
 ) -> Directory:
+    """Staff, clients, systems and assignments with history, in memory (directory_write saves).
+
+    `systems`: how many in all (spread by client size, one at least each); None gives each
+    client 2 to 6. `credentials_per_client`: synthetic (id, label) pairs for the events of a
+    log without credential rows; 0 leaves Tenant.credentials for the caller to fill.
+    `bench_technician_clients`: name the first technician and the first manager after
+    BENCH_TECHNICIAN_EMAIL and BENCH_MANAGER_EMAIL, the technician assigned (privileged,
+    no change in the window) to exactly that many clients.
+    """
     existing_staff = User.objects.filter(email__endswith=f"@{SCALE_DOMAIN}").count()
     taken_names = set(Client.objects.values_list("name", flat=True))
     taken_slugs = set(Client.objects.values_list("slug", flat=True))
+    bench_names = {}
+    if bench_technician_clients is not None:
+        bench_names = {
+            Role.TECHNICIAN: (BENCH_TECHNICIAN_EMAIL, "Bench Technician"),
+            Role.MANAGER: (BENCH_MANAGER_EMAIL, "Bench Manager"),
+        }
+    bench_technician = None
 
     people: list[Staff] = []
     users: list[User] = []
@@ -796,11 +959,16 @@ def _directory_create(
     for offset, role in enumerate(_roles(staff)):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         number = existing_staff + offset + 1
+        email, name = f"{first}.{last}.{number:04d}@{SCALE_DOMAIN}".lower(), f"{first} {last}"
+        if role in bench_names:
+            email, name = bench_names.pop(role)
+            if role == Role.TECHNICIAN:
+                bench_technician = offset
         zone, region = _weighted(rng, STAFF_ZONES)
         person = Staff(
             id=_uuid(rng),
-            email=f"{first}.{last}.{number:04d}@{SCALE_DOMAIN}".lower(),
-            name=f"{first} {last}",
+            email=email,
+            name=name,
             role=role,
             zone=zone,
             ips=[_random_public_ip(rng) for _ in range(rng.choice((1, 2, 3, 3)))],
@@ -815,14 +983,13 @@ def _directory_create(
                 full_name=person.name,
                 password=UNUSABLE_PASSWORD,
                 is_staff=role == Role.ADMINISTRATOR,
-                date_joined=window_start - timedelta(days=rng.randrange(30, 1500)),
+                date_joined=window.start - timedelta(days=rng.randrange(30, 1500)),
             )
         )
 
     tenants: list[Tenant] = []
     client_rows: list[Client] = []
     client_regions: list[str] = []
-    system_rows: list[System] = []
     for _ in range(clients):
         name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(INDUSTRIES)}"
         if name in taken_names:
@@ -837,15 +1004,7 @@ def _directory_create(
         taken_slugs.add(slug)
         zone, region = _weighted(rng, CLIENT_ZONES)
         client_id = _uuid(rng)
-        templates = rng.sample(SYSTEM_TEMPLATES, rng.randint(2, 6))
-        credentials = [
-            (
-                str(uuid.uuid5(uuid.NAMESPACE_URL, f"keyhold-scale:{client_id}:{index}")),
-                f"{rng.choice(ACCOUNTS)} on {rng.choice(templates)[0]}",
-            )
-            for index in range(CREDENTIALS_PER_CLIENT)
-        ]
-        tenants.append(Tenant(id=client_id, name=name, zone=zone, credentials=credentials))
+        tenants.append(Tenant(id=client_id, name=name, zone=zone, credentials=[]))
         client_regions.append(region)
         status = rng.choices(
             (Client.Status.ACTIVE, Client.Status.ONBOARDING, Client.Status.OFFBOARDING),
@@ -859,20 +1018,39 @@ def _directory_create(
                 status=status,
                 psa_company_id=str(rng.randrange(10_000, 99_999)),
                 business_time_zone=zone,
-                created_at=window_start - timedelta(days=rng.randrange(30, 2000)),
+                created_at=window.start - timedelta(days=rng.randrange(30, 2000)),
             )
         )
-        for system_name, kind in templates:
-            system_rows.append(
-                System(
-                    id=uuid.UUID(_uuid(rng)),
-                    client_id=uuid.UUID(client_id),
-                    name=system_name,
-                    kind=kind,
-                    created_at=window_start - timedelta(days=rng.randrange(1, 900)),
-                )
-            )
     client_weights = [min(rng.lognormvariate(0, 1.0), 25.0) for _ in tenants]
+
+    if systems is None:
+        system_counts = [rng.randint(2, 6) for _ in tenants]
+    else:
+        system_counts = spread(systems, client_weights, minimum=1)
+    system_rows: list[System] = []
+    client_systems: list[list[System]] = []
+    for tenant, count in zip(tenants, system_counts, strict=True):
+        own = [
+            System(
+                id=uuid.UUID(_uuid(rng)),
+                client_id=uuid.UUID(tenant.id),
+                name=system_name,
+                kind=kind,
+                created_at=window.start - timedelta(days=rng.randrange(1, 900)),
+            )
+            for system_name, kind in _system_names(rng, count)
+        ]
+        system_rows.extend(own)
+        client_systems.append(own)
+        if credentials_per_client:
+            labels = [system.name for system in own] or ["the office"]
+            tenant.credentials = [
+                (
+                    str(uuid.uuid5(uuid.NAMESPACE_URL, f"keyhold-scale:{tenant.id}:{index}")),
+                    f"{rng.choice(ACCOUNTS)} on {rng.choice(labels)}",
+                )
+                for index in range(credentials_per_client)
+            ]
 
     managers = [index for index, person in enumerate(people) if person.role == Role.MANAGER]
     directory = Directory(
@@ -887,15 +1065,22 @@ def _directory_create(
         managers=managers,
         changes=[],
         systems=len(system_rows),
+        users=users,
+        client_rows=client_rows,
+        system_rows=system_rows,
+        client_systems=client_systems,
+        bench_technician=bench_technician,
+        bench_clients=min(bench_technician_clients or 0, clients),
     )
-    assignments = _assignments_plan(
+    directory.assignments = _assignments_plan(
         rng,
         directory,
         regions=regions,
         client_regions=client_regions,
-        window_start=window_start,
-        window_end=window_end,
+        window_start=window.start,
+        window_end=window.end,
     )
+    directory.assignment_rows = len(directory.assignments)
     activity = {
         Role.TECHNICIAN: 1.0,
         Role.MANAGER: 0.5,
@@ -912,9 +1097,17 @@ def _directory_create(
             directory.opener_weights.append(opening[person.role] * own)
     if not directory.openers:
         raise CommandError("No staff member can open credentials: raise --staff or --clients.")
+    return directory
 
+
+def directory_write(directory: Directory) -> None:
+    """Save the planned staff, roles, clients, systems, assignments and guardian permissions.
+
+    One transaction; the row lists are emptied afterwards, so forked event workers do not
+    inherit them.
+    """
     with transaction.atomic():
-        User.objects.bulk_create(users, batch_size=1000)
+        User.objects.bulk_create(directory.users, batch_size=1000)
         groups = {group.name: group.pk for group in Group.objects.all()}
         missing = set(Role.values) - set(groups)
         if missing:
@@ -923,16 +1116,18 @@ def _directory_create(
         membership.objects.bulk_create(
             [
                 membership(user_id=uuid.UUID(person.id), group_id=groups[person.role])
-                for person in people
+                for person in directory.staff
             ],
             batch_size=5000,
         )
-        Client.objects.bulk_create(client_rows, batch_size=1000)
-        System.objects.bulk_create(system_rows, batch_size=5000)
-        Assignment.objects.bulk_create(assignments, batch_size=5000)
-        _guardian_mirror(assignments)
-    directory.assignment_rows = len(assignments)
-    return directory
+        Client.objects.bulk_create(directory.client_rows, batch_size=1000)
+        System.objects.bulk_create(directory.system_rows, batch_size=5000)
+        copy_rows(Assignment, ASSIGNMENT_COLUMNS, directory.assignments)
+        _guardian_mirror(directory.assignments)
+    directory.users = []
+    directory.client_rows = []
+    directory.system_rows = []
+    directory.assignments = []
 
 
 def _assignments_plan(
@@ -943,9 +1138,9 @@ def _assignments_plan(
     client_regions: list[str],
     window_start: datetime,
     window_end: datetime,
-) -> list[Assignment]:
+) -> list[tuple]:
     """Assignment rows with history, the grants the workers check, and their audit events."""
-    rows: list[Assignment] = []
+    rows: list[tuple] = []
     span = window_end - window_start
     managers = directory.managers
     every_client = range(len(directory.clients))
@@ -963,17 +1158,19 @@ def _assignments_plan(
 
     def add(person: int, client: int, intervals: list[tuple[datetime, datetime | None, int]]):
         granted_by = uuid.UUID(directory.staff[rng.choice(managers)].id) if managers else None
+        user_id = uuid.UUID(directory.staff[person].id)
+        client_id = uuid.UUID(directory.clients[client].id)
         for granted, revoked, level in intervals:
             rows.append(
-                Assignment(
-                    id=uuid.UUID(_uuid(rng)),
-                    user_id=uuid.UUID(directory.staff[person].id),
-                    client_id=uuid.UUID(directory.clients[client].id),
-                    level=level,
-                    granted_at=granted,
-                    granted_by_id=granted_by,
-                    revoked_at=revoked,
-                    revoked_by_id=granted_by if revoked else None,
+                (
+                    uuid.UUID(_uuid(rng)),
+                    user_id,
+                    client_id,
+                    level,
+                    granted,
+                    granted_by,
+                    revoked,
+                    granted_by if revoked else None,
                 )
             )
         directory.grants[person].append(
@@ -992,7 +1189,10 @@ def _assignments_plan(
             for client in every_client:
                 add(person_index, client, [(before_window(), None, level)])
             continue
-        if person.role == Role.TECHNICIAN:
+        bench = person_index == directory.bench_technician
+        if bench:
+            wanted = directory.bench_clients
+        elif person.role == Role.TECHNICIAN:
             wanted = round(min(max(rng.lognormvariate(math.log(60), 0.6), 20), 200))
         elif person.role == Role.ADMINISTRATOR:
             wanted = rng.randint(5, 30)
@@ -1007,6 +1207,16 @@ def _assignments_plan(
         chosen: set[int] = set()
         while len(chosen) < wanted:
             chosen.update(rng.choices(every_client, weights=weights, k=wanted - len(chosen)))
+        if bench:
+            # A stable set for the benchmark, and a history of clients it no longer sees.
+            for client in sorted(chosen):
+                add(person_index, client, [(before_window(), None, AccessLevel.PRIVILEGED)])
+            others = [client for client in every_client if client not in chosen]
+            for client in rng.sample(others, min(2, len(others))):
+                intervals = [(before_window(), in_window(), AccessLevel.PRIVILEGED)]
+                add(person_index, client, intervals)
+                _grant_events(rng, directory, person_index, client, intervals, window_start)
+            continue
         for client in sorted(chosen):
             level = _level_for(rng, person.role)
             roll = rng.random()
@@ -1108,7 +1318,7 @@ def _grant_events(
         previous = (granted, revoked, level)
 
 
-def _guardian_mirror(assignments: list[Assignment]) -> None:
+def _guardian_mirror(assignments: list[tuple]) -> None:
     """django-guardian's permissions for the active grants, as assignment_grant keeps them."""
     permissions = {
         level: Permission.objects.get(
@@ -1116,17 +1326,17 @@ def _guardian_mirror(assignments: list[Assignment]) -> None:
         ).pk
         for level in AccessLevel
     }
-    ClientUserObjectPermission.objects.bulk_create(
+    # Rows are ASSIGNMENT_COLUMNS: user 1, client 2, level 3, revoked_at 6.
+    copy_rows(
+        ClientUserObjectPermission,
+        ("user_id", "content_object_id", "permission_id"),
         (
-            ClientUserObjectPermission(
-                user_id=row.user_id, content_object_id=row.client_id, permission_id=permission
-            )
+            (row[1], row[2], permission)
             for row in assignments
-            if row.revoked_at is None
+            if row[6] is None
             for level, permission in permissions.items()
-            if level <= row.level
+            if level <= row[3]
         ),
-        batch_size=5000,
     )
 
 
