@@ -672,12 +672,18 @@ def rotation_due_scan(*, actor: User | None = None) -> int:
         .defer("secret", "notes", "totp_seed")
         .order_by("rotation_required_at", "pk")
     )
+    # One read of which marked credentials already have an open task for their reason,
+    # rather than one query per marked credential.
+    already_open = set(
+        open_tasks.filter(credential__rotation_required_at__isnull=False).values_list(
+            "credential_id", "reasons__reason"
+        )
+    )
     for credential in marked:
         reason = MARK_REASONS.get(credential.rotation_required_reason)
         if reason is None:
             continue
-        already = open_tasks.filter(credential_id=credential.pk, reasons__reason=reason).exists()
-        if not already:
+        if (credential.pk, reason) not in already_open:
             touched += _scan_request(
                 credential=credential, reason=reason, due_at=credential.rotation_required_at
             )

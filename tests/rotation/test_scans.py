@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Notification, OutboxMessage, Role
@@ -30,7 +31,7 @@ from tenants.services import assignment_grant
 from tests.config.test_celery_worker import worker_queue  # noqa: F401 (the fixture)
 from tests.factories import UserFactory
 from tests.vault.test_credentials import make_credential
-from vault.models import Credential
+from vault.models import Credential, RotationRequiredReason
 from vault.services import credential_archive
 from vault.services.checkouts import checkout_check_in, checkout_request
 
@@ -225,3 +226,26 @@ def test_a_real_worker_runs_the_due_scan_through_redis(worker_queue, client_a, a
     task = RotationTask.objects.get(credential=credential)
     assert task.status == RotationTask.Status.OPEN
     assert events("rotation.task_created").count() == 1
+
+
+def _marked_with_open_tasks(alice, client_a, count):
+    credentials = [
+        make_credential(client=client_a, actor=alice, name=f"Marked {number}")
+        for number in range(count)
+    ]
+    Credential.objects.filter(pk__in=[c.pk for c in credentials]).update(
+        rotation_required_at=timezone.now(),
+        rotation_required_reason=RotationRequiredReason.CHECKOUT_ENDED,
+    )
+    assert rotation_due_scan() == count  # one task each, opened by this first scan
+
+
+def test_a_due_scan_over_marked_credentials_with_open_tasks_is_a_constant_number_of_queries(
+    alice, client_a, django_assert_num_queries
+):
+    _marked_with_open_tasks(alice, client_a, 1)
+    with CaptureQueriesContext(connection) as one:
+        assert rotation_due_scan() == 0
+    _marked_with_open_tasks(alice, client_a, 6)
+    with django_assert_num_queries(len(one)):
+        assert rotation_due_scan() == 0
