@@ -10,11 +10,9 @@ active answers 400 with the service's message, as every other refused answer doe
 from http import HTTPStatus
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.errors import AccessDenied
 from integrations.models import ApiScope
 from integrations.rest import ApiViewSet
 from integrations.schema import PROBLEM_CONTENT_TYPE, ProblemSerializer
@@ -31,11 +29,6 @@ from vault.serializers.checkouts import (
 from vault.services import checkouts as checkout_services
 
 TAG = "checkouts"
-
-
-class CredentialHeld(exceptions.APIException):
-    status_code = HTTPStatus.CONFLICT
-    default_detail = "Someone else holds this credential."
 
 
 HELD_RESPONSE = OpenApiResponse(
@@ -93,19 +86,13 @@ class CheckoutViewSet(ApiViewSet):
         credential = vault_selectors.credential_get_for_user(
             actor=request.user, credential_id=data["credential_id"], level=AccessLevel.VIEW
         )
-        try:
-            checkout = checkout_services.checkout_request(
-                actor=request.user,
-                credential=credential,
-                ticket=data["ticket"],
-                reason=data["reason"],
-                duration_minutes=data.get("duration_minutes"),
-            )
-        except AccessDenied as refusal:
-            # With the privileged level checked, the only refusal left is a lease held.
-            if credential.my_level >= AccessLevel.PRIVILEGED:
-                raise CredentialHeld(refusal.message) from None
-            raise
+        checkout = checkout_services.checkout_request(
+            actor=request.user,
+            credential=credential,
+            ticket=data["ticket"],
+            reason=data["reason"],
+            duration_minutes=data.get("duration_minutes"),
+        )
         return Response(CheckoutSerializer(checkout).data, status=HTTPStatus.CREATED)
 
     @extend_schema(

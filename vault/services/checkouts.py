@@ -34,6 +34,12 @@ CHECKOUT_MIN_MINUTES = 5
 CHECKOUT_CEILING_MINUTES = 7 * 24 * 60
 
 
+class CredentialHeld(AccessDenied):
+    """Someone else holds the lease: a conflict of state (409), not a lack of access."""
+
+    status = 409
+
+
 def _credential_target(credential: Credential) -> Target:
     return Target(type="vault.credential", id=str(credential.pk), label=credential.name[:254])
 
@@ -234,7 +240,7 @@ def _lease_start(*, checkout: Checkout, actor: User, now: datetime) -> None:
         holder = _active_lease(checkout.credential)
         if holder is None:
             raise
-        raise AccessDenied(_held_message(holder, actor)) from None
+        raise CredentialHeld(_held_message(holder, actor)) from None
 
 
 def _checked_out_record(*, checkout: Checkout, approved_by: User | None) -> None:
@@ -342,7 +348,7 @@ def checkout_request(
             if policy.checkout_approval_required:
                 holder = _active_lease(current)
                 if holder is not None:
-                    raise AccessDenied(_held_message(holder, actor))
+                    raise CredentialHeld(_held_message(holder, actor))
                 checkout.save()
                 _notify(
                     users=[m for m in _managers_of(client) if m.pk != actor.pk],
