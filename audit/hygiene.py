@@ -58,19 +58,27 @@ class CredentialRow:
 
 
 @dataclass(frozen=True)
-class MfaCoverage:
-    """How many of a client's active credentials have MFA on their access path."""
+class ClientCredentialCounts:
+    """One client's active credentials, those with MFA on their access path, and how many
+    each credential check finds (keyed by the check's key, CREDENTIAL_CHECKS)."""
 
     client_id: uuid.UUID
     total: int
     protected: int
+    found: dict[str, int]
+
+
+# The checks the inventory answers, by key: what each finds is described in hygiene_audit.
+CREDENTIAL_CHECKS = ("stale", "unused", "orphaned", "shared", "inherited_unrotated")
 
 
 class CredentialInventory(Protocol):
-    """What the hygiene audit needs to know about credentials, one method per check.
+    """What the hygiene audit needs to know about credentials.
 
-    The vault implements it with one query per method, scoped to `client_ids` (the audit
-    has already scoped those to the viewer). `available` is False while there is no
+    The audit has already scoped `client_ids` to the viewer. A large MSP has hundreds of
+    thousands of credentials, so the audit asks for the counts of every check in one pass
+    (`counts`) and then for the first rows of a check only from the few clients that hold
+    them (`rows`), never for every finding. `available` is False while there is no
     credential data at all, which the audit reports as such instead of as zero.
     """
 
@@ -80,32 +88,28 @@ class CredentialInventory(Protocol):
         """Systems that have at least one active credential."""
         ...
 
-    def credential_counts(self, *, client_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
-        """Active credentials per client (clients without any may be absent)."""
+    def counts(
+        self, *, client_ids: Collection[uuid.UUID], as_of: datetime, since: datetime
+    ) -> list[ClientCredentialCounts]:
+        """Per client with active credentials: totals and each check's count.
+
+        Stale: rotation due before `as_of`. Unused: added before `since` and not opened
+        since. Orphaned: on a decommissioned system. Shared: a generic team login.
+        Inherited unrotated: imported from a previous provider, secret never changed.
+        """
         ...
 
-    def stale(self, *, client_ids: Collection[uuid.UUID], as_of: datetime) -> list[CredentialRow]:
-        """Active credentials whose rotation interval ran out before `as_of`."""
-        ...
-
-    def unused(self, *, client_ids: Collection[uuid.UUID], since: datetime) -> list[CredentialRow]:
-        """Active credentials not revealed, checked out or opened since `since`."""
-        ...
-
-    def orphaned(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
-        """Active credentials whose system is decommissioned."""
-        ...
-
-    def shared(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
-        """Active credentials marked as shared (a generic team login)."""
-        ...
-
-    def mfa_coverage(self, *, client_ids: Collection[uuid.UUID]) -> list[MfaCoverage]:
-        """Per client, active credentials and those with MFA on their access path."""
-        ...
-
-    def inherited_not_rotated(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
-        """Credentials imported from a previous provider and not rotated since."""
+    def rows(
+        self,
+        check: str,
+        *,
+        client_ids: Collection[uuid.UUID],
+        as_of: datetime,
+        since: datetime,
+        limit: int,
+    ) -> list[CredentialRow]:
+        """The first `limit` credentials `check` finds among `client_ids`, by client name,
+        then credential name."""
         ...
 
 
@@ -117,25 +121,20 @@ class NoCredentialInventory:
     def system_ids_with_credentials(self, *, client_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         return set()
 
-    def credential_counts(self, *, client_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
-        return {}
-
-    def stale(self, *, client_ids: Collection[uuid.UUID], as_of: datetime) -> list[CredentialRow]:
+    def counts(
+        self, *, client_ids: Collection[uuid.UUID], as_of: datetime, since: datetime
+    ) -> list[ClientCredentialCounts]:
         return []
 
-    def unused(self, *, client_ids: Collection[uuid.UUID], since: datetime) -> list[CredentialRow]:
-        return []
-
-    def orphaned(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
-        return []
-
-    def shared(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
-        return []
-
-    def mfa_coverage(self, *, client_ids: Collection[uuid.UUID]) -> list[MfaCoverage]:
-        return []
-
-    def inherited_not_rotated(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
+    def rows(
+        self,
+        check: str,
+        *,
+        client_ids: Collection[uuid.UUID],
+        as_of: datetime,
+        since: datetime,
+        limit: int,
+    ) -> list[CredentialRow]:
         return []
 
 
@@ -182,7 +181,7 @@ class HygieneCheck:
 
     @property
     def more_rows(self) -> int:
-        return max(len(self.rows) - ROWS_SHOWN, 0)
+        return max(self.count - len(self.shown_rows), 0)
 
     @property
     def needs_disposition(self) -> bool:
@@ -196,7 +195,7 @@ class ClientCoverage:
     decommissioned_systems: int
     credentials: int | None
     covered_systems: int | None
-    mfa: MfaCoverage | None = None
+    mfa: ClientCredentialCounts | None = None
 
     @property
     def coverage_percent(self) -> int | None:
@@ -331,12 +330,20 @@ def _departed_access_rows(
     ]
 
 
-def _check(key: str, title: str, explanation: str, rows: list[CheckRow] | None) -> HygieneCheck:
-    """A check with rows, or None rows for "no credential data yet"."""
+def _check(
+    key: str,
+    title: str,
+    explanation: str,
+    rows: list[CheckRow] | None,
+    total: int | None = None,
+) -> HygieneCheck:
+    """A check with rows, or None rows for "no credential data yet". `total` counts what
+    was found when `rows` holds only the first of it."""
     if rows is None:
         return HygieneCheck(key, title, explanation, CheckStatus.NO_DATA)
-    status = CheckStatus.FINDINGS if rows else CheckStatus.OK
-    return HygieneCheck(key, title, explanation, status, count=len(rows), rows=rows)
+    count = len(rows) if total is None else total
+    status = CheckStatus.FINDINGS if count else CheckStatus.OK
+    return HygieneCheck(key, title, explanation, status, count=count, rows=rows)
 
 
 def hygiene_audit(
@@ -361,16 +368,16 @@ def hygiene_audit(
     now = timezone.now()
     has_data = inventory.available
 
+    unused_days = settings.AUDIT_UNUSED_DAYS
+    window = {"as_of": now, "since": now - timedelta(days=unused_days)}
     systems_with_credentials: set[uuid.UUID] = set()
     uncovered_systems: list[CheckRow] | None = None
     uncovered_clients: list[CheckRow] | None = None
-    counts: dict[uuid.UUID, int] = {}
-    mfa: dict[uuid.UUID, MfaCoverage] = {}
+    counts: dict[uuid.UUID, ClientCredentialCounts] = {}
     uncovered_by_client: Counter = Counter()
     if has_data:
         systems_with_credentials = inventory.system_ids_with_credentials(client_ids=client_ids)
-        counts = inventory.credential_counts(client_ids=client_ids)
-        mfa = {row.client_id: row for row in inventory.mfa_coverage(client_ids=client_ids)}
+        counts = {row.client_id: row for row in inventory.counts(client_ids=client_ids, **window)}
         active = System.objects.filter(
             client_id__in=client_ids, status=System.Status.ACTIVE
         ).values_list("id", "client_id", "name", "kind")
@@ -384,13 +391,26 @@ def hygiene_audit(
         uncovered_clients = [
             CheckRow(client=each.name, subject=each.name, detail=each.get_status_display())
             for each in in_scope
-            if not counts.get(each.pk)
+            if each.pk not in counts
         ]
 
-    def from_inventory(method: str, **kwargs: Any) -> list[CheckRow] | None:
+    def credential_check(key: str, title: str, explanation: str) -> HygieneCheck:
         if not has_data:
-            return None
-        return _credential_rows(getattr(inventory, method)(client_ids=client_ids, **kwargs), names)
+            return _check(key, title, explanation, None)
+        total = sum(row.found[key] for row in counts.values())
+        # Ask only the first clients (by name, as the rows are sorted) that hold findings.
+        holding, enough = [], 0
+        for client_id in client_ids:
+            found = counts[client_id].found[key] if client_id in counts else 0
+            if found:
+                holding.append(client_id)
+                enough += found
+                if enough >= ROWS_SHOWN:
+                    break
+        rows = (
+            inventory.rows(key, client_ids=holding, limit=ROWS_SHOWN, **window) if holding else []
+        )
+        return _check(key, title, explanation, _credential_rows(rows, names), total)
 
     mfa_gaps = None
     if has_data:
@@ -399,10 +419,9 @@ def hygiene_audit(
                 client=names[row.client_id],
                 subject=f"{row.total - row.protected} of {row.total} without MFA",
             )
-            for row in mfa.values()
+            for row in counts.values()
             if row.protected < row.total
         ]
-    unused_days = settings.AUDIT_UNUSED_DAYS
     offboarding = offboarding_state(
         actor=actor, client_id=scope.client.pk if scope.client else None
     )
@@ -429,29 +448,25 @@ def hygiene_audit(
             "The client has no active credential in the vault.",
             uncovered_clients,
         ),
-        _check(
+        credential_check(
             "stale",
             "Stale credentials",
             "Not rotated within their rotation interval.",
-            from_inventory("stale", as_of=now),
         ),
-        _check(
+        credential_check(
             "unused",
             "Unused credentials",
             f"Not revealed, checked out or opened in the last {unused_days} days.",
-            from_inventory("unused", since=now - timedelta(days=unused_days)),
         ),
-        _check(
+        credential_check(
             "orphaned",
             "Orphaned credentials",
             "Still active although their system is decommissioned.",
-            from_inventory("orphaned"),
         ),
-        _check(
+        credential_check(
             "shared",
             "Shared credentials",
             "Generic team logins that should become named accounts.",
-            from_inventory("shared"),
         ),
         _check(
             "mfa_coverage",
@@ -459,11 +474,10 @@ def hygiene_audit(
             "Clients with credentials whose access path is not protected by MFA.",
             mfa_gaps,
         ),
-        _check(
+        credential_check(
             "inherited_unrotated",
             "Inherited credentials not yet rotated",
             "Imported from a previous provider and never rotated since.",
-            from_inventory("inherited_not_rotated"),
         ),
         _check(
             OPEN_CASES,
@@ -485,9 +499,9 @@ def hygiene_audit(
             client=each,
             active_systems=each.active_systems,
             decommissioned_systems=each.decommissioned_systems,
-            credentials=counts.get(each.pk, 0) if has_data else None,
+            credentials=(counts[each.pk].total if each.pk in counts else 0) if has_data else None,
             covered_systems=None,
-            mfa=mfa.get(each.pk),
+            mfa=counts.get(each.pk),
         )
         for each in in_scope
     ]

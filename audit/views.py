@@ -5,12 +5,16 @@ renders. A bad month, quarter or filter is answered with the page and a message 
 """
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from audit import hygiene, reviews, services
 from audit.forms import EventFilterForm, HygieneFilterForm, ReviewFilterForm, SignOffForm
 from config.errors import InvalidRequest
+
+# A whole MSP's audit covers thousands of clients: the coverage table is paged.
+COVERAGE_PER_PAGE = 100
 
 
 def _bad_filters(request, template: str, form, **context):
@@ -97,10 +101,19 @@ def hygiene_audit(request):
         else:
             messages.success(request, f"The hygiene audit of {quarter.label} is signed off.")
             return redirect(f"{reverse('audit:hygiene_audit')}?{audit.query()}#main")
+    coverage = Paginator(audit.coverage, COVERAGE_PER_PAGE).get_page(
+        request.GET.get("coverage_page")
+    )
     return render(
         request,
         "audit/hygiene_audit.html",
-        {"filter_form": filters, "scope": audit.scope, "audit": audit, "form": form},
+        {
+            "filter_form": filters,
+            "scope": audit.scope,
+            "audit": audit,
+            "coverage": coverage,
+            "form": form,
+        },
     )
 
 

@@ -333,23 +333,32 @@ def test_hygiene_page_query_count_does_not_grow_with_credentials(
     client, alice, client_a, system_a, django_assert_num_queries
 ):
     """Every page (8); the audit: its clients, their active systems and the sign-off (3),
-    one query per method of the vault's inventory (8), and offboarding's cases (1)."""
+    the vault's systems with credentials and its counts of every check (2), offboarding's
+    cases (1), and one query for the rows of each check that found something."""
     sign_in(client, alice)
     make_credential(client=client_a, name="DC01 admin", system=system_a)
     client.get(HYGIENE)
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(14):
         client.get(HYGIENE)
     old = SystemFactory(client=client_a, status=System.Status.DECOMMISSIONED)
-    for index in range(6):
-        make_credential(
-            client=client_a,
-            name=f"Login {index}",
-            system=old,
-            is_shared=True,
-            rotation_interval_days=1,
-            last_rotated_at=timezone.now() - timedelta(days=10),
-        )
-    with django_assert_num_queries(20):
+
+    def add_findings(count: int) -> None:
+        """Credentials that are stale, orphaned and shared: three checks find them."""
+        for index in range(count):
+            make_credential(
+                client=client_a,
+                name=f"Login {index}",
+                system=old,
+                is_shared=True,
+                rotation_interval_days=1,
+                last_rotated_at=timezone.now() - timedelta(days=10),
+            )
+
+    add_findings(2)
+    with django_assert_num_queries(14 + 3):
+        client.get(HYGIENE)
+    add_findings(6)
+    with django_assert_num_queries(14 + 3):
         body = client.get(HYGIENE).content.decode()
     assert "Login 5" in check_item(body, "orphaned")
 
@@ -441,3 +450,24 @@ def test_client_scope_uses_the_viewers_assignments_not_the_query(client, seeded,
     Client.objects.filter(pk=client_b.pk).update(name="Fabrikam Logistics")
     body = client.get(f"{EVENTS}?month=2026-03&client=&technician=").content.decode()
     assert "Fabrikam" not in body
+
+
+@pytest.mark.django_db
+def test_hygiene_coverage_of_many_clients_is_paged(client):
+    manager = UserFactory(roles=[Role.MANAGER])
+    for n in range(105):
+        each = ClientFactory(name=f"Client {n:03d}", slug=f"client-{n:03d}")
+        assignment_grant(actor=None, client=each, user=manager, level=AccessLevel.MANAGE)
+    sign_in(client, manager)
+
+    def coverage_table(page: int) -> str:
+        body = client.get(HYGIENE, {"coverage_page": page}).content.decode()
+        return body[body.index('data-testid="coverage"') : body.index('id="sign-off"')]
+
+    first, second = coverage_table(1), coverage_table(2)
+    assert ">Client 099<" in first
+    assert ">Client 100<" not in first
+    assert "Clients 1–100 of 105" in first
+    assert "Clients 101–105 of 105" in second
+    assert ">Client 104<" in second
+    assert ">Client 000<" not in second

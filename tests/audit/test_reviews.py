@@ -612,36 +612,54 @@ def test_hygiene_coverage_works_from_tenants_data_and_credentials_say_no_data(
 
 
 class FakeInventory:
-    """A vault stand-in: the interface the real inventory will implement."""
+    """A vault stand-in: one stale credential and MFA on one of two; it notes what is asked."""
 
     available = True
 
     def __init__(self, system):
         self.system = system
+        self.asked_rows = []
 
     def system_ids_with_credentials(self, *, client_ids):
         return {self.system.pk}
 
-    def credential_counts(self, *, client_ids):
-        return {self.system.client_id: 2}
+    def counts(self, *, client_ids, as_of, since):
+        found = dict.fromkeys(hygiene.CREDENTIAL_CHECKS, 0) | {"stale": 1}
+        return [hygiene.ClientCredentialCounts(self.system.client_id, 2, 1, found)]
 
-    def stale(self, *, client_ids, as_of):
+    def rows(self, check, *, client_ids, as_of, since, limit):
+        self.asked_rows.append((check, list(client_ids), limit))
+        if check != "stale":
+            return []
         return [hygiene.CredentialRow("1", "DC01 admin", self.system.client_id, self.system.pk)]
 
-    def unused(self, *, client_ids, since):
-        return []
 
-    def orphaned(self, *, client_ids):
-        return []
+class ManyFindingsInventory:
+    """Every client of `client_ids` holds `per_client` stale credentials; rows are made up."""
 
-    def shared(self, *, client_ids):
-        return []
+    available = True
 
-    def mfa_coverage(self, *, client_ids):
-        return [hygiene.MfaCoverage(self.system.client_id, total=2, protected=1)]
+    def __init__(self, per_client):
+        self.per_client = per_client
+        self.asked_rows = []
 
-    def inherited_not_rotated(self, *, client_ids):
-        return []
+    def system_ids_with_credentials(self, *, client_ids):
+        return set()
+
+    def counts(self, *, client_ids, as_of, since):
+        found = dict.fromkeys(hygiene.CREDENTIAL_CHECKS, 0) | {"stale": self.per_client}
+        return [
+            hygiene.ClientCredentialCounts(each, self.per_client, 0, found) for each in client_ids
+        ]
+
+    def rows(self, check, *, client_ids, as_of, since, limit):
+        self.asked_rows.append((check, list(client_ids)))
+        made = [
+            hygiene.CredentialRow(f"{each}-{n}", f"Login {n}", each)
+            for each in client_ids
+            for n in range(self.per_client)
+        ]
+        return made[:limit]
 
 
 @pytest.fixture
@@ -686,6 +704,24 @@ def test_hygiene_checks_read_an_inventory_when_there_is_one(alice, client_a, sys
     coverage = audit.coverage[0]
     assert (coverage.covered_systems, coverage.active_systems) == (1, 2)
     assert coverage.mfa_percent == 50
+
+
+@pytest.mark.django_db
+def test_a_check_reads_rows_only_from_the_first_clients_holding_its_findings():
+    """A whole MSP's audit counts every finding but loads only the rows it shows."""
+    manager = UserFactory(roles=[Role.MANAGER])
+    clients = [ClientFactory(name=f"Client {n:02d}") for n in range(5)]
+    for each in clients:
+        assignment_grant(actor=None, client=each, user=manager, level=AccessLevel.MANAGE)
+    inventory = ManyFindingsInventory(per_client=60)
+    audit = hygiene.hygiene_audit(actor=manager, quarter=Quarter(2026, 4), inventory=inventory)
+    stale = {check.key: check for check in audit.checks}["stale"]
+    assert stale.count == 300
+    assert len(stale.shown_rows) == hygiene.ROWS_SHOWN
+    assert stale.more_rows == 300 - hygiene.ROWS_SHOWN
+    # 60 + 60 already fill the 100 rows shown: the other three clients are never read.
+    assert inventory.asked_rows == [("stale", [clients[0].pk, clients[1].pk])]
+    assert [row.client for row in stale.shown_rows[:1]] == ["Client 00"]
 
 
 @pytest.mark.django_db

@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit import hygiene
-from audit.hygiene import MfaCoverage
 from config.errors import AccessDenied
-from tenants.models import System
+from tenants.models import AccessLevel, System
+from tenants.services import assignment_grant
 from tests.audit.review_world import utc
 from tests.factories import SystemFactory
 from tests.vault.test_credentials import make_credential, manager_of
@@ -34,8 +34,31 @@ def archived(client, **overrides) -> Credential:
     )
 
 
+FAR = utc(2030, 1, 1)
+
+
 def labels(rows) -> list[str]:
     return [row.label for row in rows]
+
+
+def rows(check, client_ids, *, as_of=FAR, since=FAR, limit=100):
+    return inventory.rows(check, client_ids=client_ids, as_of=as_of, since=since, limit=limit)
+
+
+def found(check, client_ids, *, as_of=FAR, since=FAR) -> dict:
+    """The check's count per client (clients where it finds nothing left out)."""
+    counted = inventory.counts(client_ids=client_ids, as_of=as_of, since=since)
+    return {row.client_id: row.found[check] for row in counted if row.found[check]}
+
+
+def checked(check, client_ids, **window) -> list[str]:
+    """The check's rows, after asserting that its counts agree with them client by client."""
+    listed = rows(check, client_ids, **window)
+    per_client = {}
+    for row in listed:
+        per_client[row.client_id] = per_client.get(row.client_id, 0) + 1
+    assert found(check, client_ids, **window) == per_client
+    return listed
 
 
 @pytest.fixture
@@ -69,7 +92,7 @@ def test_systems_with_credentials_count_active_ones_of_the_clients_asked(
 
 
 @pytest.mark.django_db
-def test_credential_counts_leave_out_archived_and_other_clients(client_a, client_b, both):
+def test_counts_leave_out_archived_and_other_clients(client_a, client_b, both):
     standard(client_a, name="One")
     standard(client_a, name="Two")
     exposed = standard(client_a, name="Exposed")
@@ -78,8 +101,16 @@ def test_credential_counts_leave_out_archived_and_other_clients(client_a, client
     )
     archived(client_a, name="Gone")
     standard(client_b, name="Theirs")
-    assert inventory.credential_counts(client_ids=[client_a.pk]) == {client_a.pk: 3}
-    assert inventory.credential_counts(client_ids=both) == {client_a.pk: 3, client_b.pk: 1}
+
+    def totals(client_ids):
+        return {
+            row.client_id: row.total
+            for row in inventory.counts(client_ids=client_ids, as_of=FAR, since=FAR)
+        }
+
+    assert totals([client_a.pk]) == {client_a.pk: 3}
+    assert totals(both) == {client_a.pk: 3, client_b.pk: 1}
+    assert totals([]) == {}
 
 
 @pytest.mark.django_db
@@ -90,11 +121,11 @@ def test_stale_credentials_are_those_whose_rotation_came_due(client_a, client_b)
         standard(client_a, name="No interval")
         archived(client_a, name="Archived overdue", rotation_interval_days=30)
         standard(client_b, name="Other client overdue", rotation_interval_days=30)
-    rows = inventory.stale(client_ids=[client_a.pk], as_of=T0 + timedelta(days=45))
-    assert labels(rows) == ["Overdue"]
-    assert rows[0].client_id == client_a.pk
-    assert rows[0].detail == "Rotation due 2026-07-01"
-    assert inventory.stale(client_ids=[client_a.pk], as_of=T0 + timedelta(days=29)) == []
+    listed = checked("stale", [client_a.pk], as_of=T0 + timedelta(days=45))
+    assert labels(listed) == ["Overdue"]
+    assert listed[0].client_id == client_a.pk
+    assert listed[0].detail == "Rotation due 2026-07-01"
+    assert checked("stale", [client_a.pk], as_of=T0 + timedelta(days=29)) == []
 
 
 @pytest.mark.django_db
@@ -117,16 +148,16 @@ def test_unused_credentials_were_not_opened_since_and_are_not_new(client_a, clie
             services.credential_reveal(actor=bob, credential=refused, ticket="T-3")
         standard(client_a, name="Added last week")
 
-    rows = inventory.unused(client_ids=[client_a.pk], since=since)
-    assert labels(rows) == ["Never opened", "Opened long ago", "Refused reveal"]
-    assert rows[0].detail == "Added 2026-06-01"
-    assert labels(inventory.unused(client_ids=both, since=since)) == [
+    listed = checked("unused", [client_a.pk], since=since)
+    assert labels(listed) == ["Never opened", "Opened long ago", "Refused reveal"]
+    assert listed[0].detail == "Added 2026-06-01"
+    assert labels(checked("unused", both, since=since)) == [
         "Never opened",
         "Opened long ago",
         "Refused reveal",
         "Other client",
     ]
-    earlier = inventory.unused(client_ids=[client_a.pk], since=T0 + timedelta(days=1))
+    earlier = checked("unused", [client_a.pk], since=T0 + timedelta(days=1))
     assert labels(earlier) == ["Never opened", "Refused reveal"]
 
 
@@ -139,11 +170,11 @@ def test_orphaned_credentials_are_on_decommissioned_systems(client_a, client_b, 
     standard(client_a, name="Unattached")
     archived(client_a, name="OLD01 archived", system=old)
     standard(client_b, name="OLD02 admin", system=theirs)
-    rows = inventory.orphaned(client_ids=[client_a.pk])
-    assert labels(rows) == ["OLD01 admin"]
-    assert rows[0].system_id == old.pk
-    assert rows[0].detail == "OLD01 is decommissioned"
-    assert labels(inventory.orphaned(client_ids=both)) == ["OLD01 admin", "OLD02 admin"]
+    listed = checked("orphaned", [client_a.pk])
+    assert labels(listed) == ["OLD01 admin"]
+    assert listed[0].system_id == old.pk
+    assert listed[0].detail == "OLD01 is decommissioned"
+    assert labels(checked("orphaned", both)) == ["OLD01 admin", "OLD02 admin"]
 
 
 @pytest.mark.django_db
@@ -152,10 +183,10 @@ def test_shared_credentials_are_the_ones_marked_shared(client_a, client_b, syste
     standard(client_a, name="Named login")
     archived(client_a, name="Old team login", is_shared=True)
     standard(client_b, name="Their team login", is_shared=True)
-    rows = inventory.shared(client_ids=[client_a.pk])
-    assert labels(rows) == ["Team login"]
-    assert rows[0].detail == "DC01"
-    assert labels(inventory.shared(client_ids=[client_b.pk])) == ["Their team login"]
+    listed = checked("shared", [client_a.pk])
+    assert labels(listed) == ["Team login"]
+    assert listed[0].detail == "DC01"
+    assert labels(checked("shared", [client_b.pk])) == ["Their team login"]
 
 
 @pytest.mark.django_db
@@ -167,13 +198,13 @@ def test_mfa_coverage_counts_active_credentials_and_those_with_mfa(client_a, cli
     standard(client_a, name="Unknown")
     archived(client_a, name="Old portal", mfa_on_path=yes)
     standard(client_b, name="Theirs", mfa_on_path=Credential.MfaOnPath.NO)
-    assert inventory.mfa_coverage(client_ids=[client_a.pk]) == [
-        MfaCoverage(client_id=client_a.pk, total=4, protected=2)
-    ]
-    assert sorted(inventory.mfa_coverage(client_ids=both), key=lambda row: row.total) == [
-        MfaCoverage(client_id=client_b.pk, total=1, protected=0),
-        MfaCoverage(client_id=client_a.pk, total=4, protected=2),
-    ]
+
+    def coverage(client_ids):
+        counted = inventory.counts(client_ids=client_ids, as_of=FAR, since=FAR)
+        return {row.client_id: (row.total, row.protected) for row in counted}
+
+    assert coverage([client_a.pk]) == {client_a.pk: (4, 2)}
+    assert coverage(both) == {client_a.pk: (4, 2), client_b.pk: (1, 0)}
 
 
 @pytest.mark.django_db
@@ -189,24 +220,25 @@ def test_inherited_credentials_count_until_their_secret_changes(client_a, client
     manager = manager_of(client_a)
     services.credential_update(actor=manager, credential=rotated, secret="New-Secret-1b2c3d")
     services.credential_update(actor=manager, credential=relabelled, name="Imported, renamed")
-    rows = inventory.inherited_not_rotated(client_ids=[client_a.pk])
-    assert labels(rows) == ["Imported as is", "Imported, renamed"]
-    assert rows[0].detail == "Imported 2026-06-01"
-    assert labels(inventory.inherited_not_rotated(client_ids=[client_b.pk])) == ["Their import"]
+    listed = checked("inherited_unrotated", [client_a.pk])
+    assert labels(listed) == ["Imported as is", "Imported, renamed"]
+    assert listed[0].detail == "Imported 2026-06-01"
+    assert labels(checked("inherited_unrotated", [client_b.pk])) == ["Their import"]
 
 
 def calls(client_ids, at):
+    def window(**kwargs):
+        return {"client_ids": client_ids, "as_of": at, "since": at, **kwargs}
+
     return {
         "system_ids_with_credentials": lambda: inventory.system_ids_with_credentials(
             client_ids=client_ids
         ),
-        "credential_counts": lambda: inventory.credential_counts(client_ids=client_ids),
-        "stale": lambda: inventory.stale(client_ids=client_ids, as_of=at),
-        "unused": lambda: inventory.unused(client_ids=client_ids, since=at),
-        "orphaned": lambda: inventory.orphaned(client_ids=client_ids),
-        "shared": lambda: inventory.shared(client_ids=client_ids),
-        "mfa_coverage": lambda: inventory.mfa_coverage(client_ids=client_ids),
-        "inherited_not_rotated": lambda: inventory.inherited_not_rotated(client_ids=client_ids),
+        "counts": lambda: inventory.counts(**window()),
+        **{
+            f"rows_{check}": lambda check=check: inventory.rows(check, **window(limit=100))
+            for check in hygiene.CREDENTIAL_CHECKS
+        },
     }
 
 
@@ -235,7 +267,7 @@ def grow(client, bob, *, count: int) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("method", list(calls([], None)))
-def test_each_check_is_one_query_however_many_credentials(
+def test_each_method_is_one_query_however_many_credentials(
     method, client_a, client_b, bob, both, django_assert_num_queries
 ):
     grow(client_a, bob, count=2)
@@ -256,11 +288,29 @@ def test_unused_reads_the_openings_from_their_partial_covering_index(client_a, b
         credential = standard(client_a, name="Front desk PC")
         services.credential_reveal(actor=bob, credential=credential, ticket="T-1")
     with CaptureQueriesContext(connection) as captured:
-        inventory.unused(client_ids=[client_a.pk], since=T0 - timedelta(days=1))
-    (query,) = captured.captured_queries
-    with connection.cursor() as cursor:
-        # A test database is too small for the planner to bother with indexes unaided.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN " + query["sql"])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "Index Only Scan using audit_opening_time_idx" in plan, plan
+        rows("unused", [client_a.pk], since=T0 - timedelta(days=1))
+        inventory.counts(client_ids=[client_a.pk], as_of=T0, since=T0 - timedelta(days=1))
+    for query in captured.captured_queries:
+        with connection.cursor() as cursor:
+            # A test database is too small for the planner to bother with indexes unaided.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + query["sql"])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Index Only Scan using audit_opening_time_idx" in plan, plan
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("check", hygiene.CREDENTIAL_CHECKS)
+def test_rows_are_the_first_by_client_and_name_and_the_counts_cover_them_all(
+    check, client_a, client_b, bob, both
+):
+    assignment_grant(actor=None, client=client_b, user=bob, level=AccessLevel.USE)
+    grow(client_a, bob, count=14)
+    grow(client_b, bob, count=6)
+    everything = checked(check, both)
+    assert everything, check
+    names = {client_a.pk: client_a.name, client_b.pk: client_b.name}
+    order = [(names[row.client_id], row.label) for row in everything]
+    assert order == sorted(order)
+    assert rows(check, both, limit=3) == everything[:3]
+    assert sum(found(check, both).values()) == len(everything)

@@ -3,22 +3,24 @@
 audit.hygiene defines the CredentialInventory protocol and never imports the vault; the vault
 registers VaultCredentialInventory in its AppConfig.ready(). The audit has already scoped
 `client_ids` to the viewer (Client.objects.for_user), so every method reads only those
-clients' credentials. Each method is one query and returns names and dates, never a sealed
-value: the querysets select the columns they report and nothing else.
+clients' credentials. Each method is one query, however many credentials there are: the counts
+of every check in one pass over the credentials, and a check's first rows from the clients the
+audit names. They return names and dates, never a sealed value: the querysets select the
+columns they report and nothing else.
 
 "Active" is every status but archived: an exposed or compromised credential still exists
 at the client and still needs rotating.
 """
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from django.db.models import CharField, Count, Exists, Func, OuterRef, Q, QuerySet
+from django.db.models import CharField, Count, Func, Q, QuerySet
 
 from audit.catalogue import CREDENTIAL_ACCESS_ACTIONS
-from audit.hygiene import CredentialRow, MfaCoverage
+from audit.hygiene import CREDENTIAL_CHECKS, ClientCredentialCounts, CredentialRow
 from audit.models import AuditEvent, Outcome
 from tenants.models import System
 from vault.models import CREDENTIAL_RECORD_TYPE, Credential, CredentialSecretVersion
@@ -58,23 +60,49 @@ def _active(client_ids: Collection[uuid.UUID]) -> QuerySet[Credential]:
     )
 
 
-def _rows(
-    queryset: QuerySet[Credential], *extra: str, detail: Callable[[dict], str]
-) -> list[CredentialRow]:
-    """CredentialRows from one query, by client then name; `detail` words each row's values."""
-    return [
-        CredentialRow(
-            id=str(values["id"]),
-            label=values["name"],
-            client_id=values["client_id"],
-            system_id=values["system_id"],
-            detail=detail(values),
-        )
-        for values in queryset.order_by("client__name", "name", "id").values(*_ROW_FIELDS, *extra)
-    ]
+def _opened_since(client_ids: list[uuid.UUID], since: datetime) -> QuerySet[AuditEvent]:
+    """Targets of successful openings since `since`. The filter is exactly the predicate of
+    the events' partial covering index (audit_opening_time_idx: those actions, outcome
+    success) and a range of its leading column, and reads only columns it holds (client,
+    target type and id), so PostgreSQL answers it from the index alone."""
+    return AuditEvent.objects.filter(
+        action__in=sorted(CREDENTIAL_ACCESS_ACTIONS),
+        outcome=Outcome.SUCCESS,
+        occurred_at__gte=since,
+        client_id__in=client_ids,
+        target_type=CREDENTIAL_RECORD_TYPE,
+    ).values("target_id")
 
 
-def _system_name(values: dict) -> str:
+def _check_filters(client_ids: list[uuid.UUID], as_of: datetime, since: datetime) -> dict[str, Q]:
+    """What each check finds, as a condition on an active credential.
+
+    Unused: added before `since`, not opened since (a successful event of
+    CREDENTIAL_ACCESS_ACTIONS naming it); sealed emergency credentials are left out, being
+    unopened is their purpose. Inherited unrotated: imported, and no secret version kept
+    since (the first change of a secret keeps the imported one as a version).
+    """
+    changed = CredentialSecretVersion.objects.values("credential_id")
+    return {
+        "stale": Q(next_rotation_due__lt=as_of),
+        "unused": Q(created_at__lt=since, is_emergency=False)
+        & ~Q(target_id__in=_opened_since(client_ids, since)),
+        "orphaned": Q(system__status=System.Status.DECOMMISSIONED),
+        "shared": Q(is_shared=True),
+        "inherited_unrotated": Q(source=Credential.Source.INHERITED) & ~Q(pk__in=changed),
+    }
+
+
+def _detail(check: str, values: dict) -> str:
+    match check:
+        case "stale":
+            return f"Rotation due {values['next_rotation_due']:%Y-%m-%d}"
+        case "unused":
+            return f"Added {values['created_at']:%Y-%m-%d}"
+        case "orphaned":
+            return f"{values['system__name']} is decommissioned"
+        case "inherited_unrotated":
+            return f"Imported {values['created_at']:%Y-%m-%d}"
     return values["system__name"] or ""
 
 
@@ -94,78 +122,61 @@ class VaultCredentialInventory:
             .distinct()
         )
 
-    def credential_counts(self, *, client_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
-        """Active credentials per client; clients without any are absent."""
-        rows = _active(client_ids).order_by().values("client_id").annotate(total=Count("id"))
-        return {row["client_id"]: row["total"] for row in rows}
-
-    def stale(self, *, client_ids: Collection[uuid.UUID], as_of: datetime) -> list[CredentialRow]:
-        """Active credentials whose next rotation was due before `as_of`."""
-        return _rows(
-            _active(client_ids).filter(next_rotation_due__lt=as_of),
-            "next_rotation_due",
-            detail=lambda row: f"Rotation due {row['next_rotation_due']:%Y-%m-%d}",
-        )
-
-    def unused(self, *, client_ids: Collection[uuid.UUID], since: datetime) -> list[CredentialRow]:
-        """Active credentials added before `since` and not opened since then.
-
-        Sealed emergency credentials are left out: being unopened is their purpose. Opened
-        means a successful event of CREDENTIAL_ACCESS_ACTIONS naming the credential as its
-        target. The subquery filters on exactly the predicate of the events' partial
-        covering index (audit_opening_time_idx: those actions, outcome success) and a range
-        of its leading column, and reads only columns it holds (client, target type and id),
-        so PostgreSQL answers it from the index alone.
-        """
+    def counts(
+        self, *, client_ids: Collection[uuid.UUID], as_of: datetime, since: datetime
+    ) -> list[ClientCredentialCounts]:
+        """Per client with active credentials: totals, MFA on the path, and each check's
+        count, from one pass over the credentials (a whole MSP's 500,000 are read once, not
+        once per check)."""
         ids = [*client_ids]
-        opened = AuditEvent.objects.filter(
-            action__in=sorted(CREDENTIAL_ACCESS_ACTIONS),
-            outcome=Outcome.SUCCESS,
-            occurred_at__gte=since,
-            client_id__in=ids,
-            target_type=CREDENTIAL_RECORD_TYPE,
-        ).values("target_id")
-        return _rows(
-            _active(ids)
-            .filter(created_at__lt=since, is_emergency=False)
-            .alias(target_id=_UuidText("id"))
-            .exclude(target_id__in=opened),
-            "created_at",
-            detail=lambda row: f"Added {row['created_at']:%Y-%m-%d}",
-        )
-
-    def orphaned(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
-        """Active credentials whose system is decommissioned."""
-        return _rows(
-            _active(client_ids).filter(system__status=System.Status.DECOMMISSIONED),
-            detail=lambda row: f"{row['system__name']} is decommissioned",
-        )
-
-    def shared(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
-        """Active credentials marked as shared (a generic team login)."""
-        return _rows(_active(client_ids).filter(is_shared=True), detail=_system_name)
-
-    def mfa_coverage(self, *, client_ids: Collection[uuid.UUID]) -> list[MfaCoverage]:
-        """Per client with active credentials: how many, and how many have MFA on the path."""
+        checks = _check_filters(ids, as_of, since)
         rows = (
-            _active(client_ids)
+            _active(ids)
+            .alias(target_id=_UuidText("id"))
             .order_by()
             .values("client_id")
             .annotate(
                 total=Count("id"),
                 protected=Count("id", filter=Q(mfa_on_path=Credential.MfaOnPath.YES)),
+                **{f"found_{key}": Count("id", filter=found) for key, found in checks.items()},
             )
         )
         return [
-            MfaCoverage(client_id=row["client_id"], total=row["total"], protected=row["protected"])
+            ClientCredentialCounts(
+                client_id=row["client_id"],
+                total=row["total"],
+                protected=row["protected"],
+                found={key: row[f"found_{key}"] for key in CREDENTIAL_CHECKS},
+            )
             for row in rows
         ]
 
-    def inherited_not_rotated(self, *, client_ids: Collection[uuid.UUID]) -> list[CredentialRow]:
-        """Active inherited credentials whose secret never changed since the import."""
-        changed = CredentialSecretVersion.objects.filter(credential_id=OuterRef("pk"))
-        return _rows(
-            _active(client_ids).filter(source=Credential.Source.INHERITED).exclude(Exists(changed)),
-            "created_at",
-            detail=lambda row: f"Imported {row['created_at']:%Y-%m-%d}",
+    def rows(
+        self,
+        check: str,
+        *,
+        client_ids: Collection[uuid.UUID],
+        as_of: datetime,
+        since: datetime,
+        limit: int,
+    ) -> list[CredentialRow]:
+        """The first `limit` credentials the check finds, by client name then name."""
+        ids = [*client_ids]
+        found = _check_filters(ids, as_of, since)[check]
+        values = (
+            _active(ids)
+            .alias(target_id=_UuidText("id"))
+            .filter(found)
+            .order_by("client__name", "name", "id")
+            .values(*_ROW_FIELDS, "next_rotation_due", "created_at")[:limit]
         )
+        return [
+            CredentialRow(
+                id=str(row["id"]),
+                label=row["name"],
+                client_id=row["client_id"],
+                system_id=row["system_id"],
+                detail=_detail(check, row),
+            )
+            for row in values
+        ]
