@@ -13,7 +13,8 @@ from audit import hygiene, reviews, services
 from audit.forms import EventFilterForm, HygieneFilterForm, ReviewFilterForm, SignOffForm
 from config.errors import InvalidRequest
 
-# A whole MSP's audit covers thousands of clients: the coverage table is paged.
+# A whole MSP's review and audit cover thousands of clients: their per-client tables are paged.
+CLIENT_TOTALS_PER_PAGE = 100
 COVERAGE_PER_PAGE = 100
 
 
@@ -50,10 +51,19 @@ def access_review(request):
             messages.success(request, f"The access review of {month.label} is signed off.")
             # To the top of the page, where the confirmation is, not back to the form.
             return redirect(f"{reverse('audit:access_review')}?{review.query()}#main")
+    clients = Paginator(review.clients, CLIENT_TOTALS_PER_PAGE).get_page(
+        request.GET.get("client_page")
+    )
     return render(
         request,
         "audit/access_review.html",
-        {"filter_form": filters, "scope": review.scope, "review": review, "form": form},
+        {
+            "filter_form": filters,
+            "scope": review.scope,
+            "review": review,
+            "clients": clients,
+            "form": form,
+        },
     )
 
 

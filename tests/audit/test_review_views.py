@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import Role
 from audit import hygiene
 from audit.models import AuditEvent, ReviewSignOff
+from audit.services import Target, record
 from tenants.models import AccessLevel, Client, System
 from tenants.services import assignment_grant
 from tests.audit.review_world import backdate_assignments, seed, utc
@@ -467,7 +468,34 @@ def test_hygiene_coverage_of_many_clients_is_paged(client):
     first, second = coverage_table(1), coverage_table(2)
     assert ">Client 099<" in first
     assert ">Client 100<" not in first
-    assert "Clients 1–100 of 105" in first
-    assert "Clients 101–105 of 105" in second
+    assert "Clients 1\N{EN DASH}100 of 105" in first
+    assert "Clients 101\N{EN DASH}105 of 105" in second
     assert ">Client 104<" in second
     assert ">Client 000<" not in second
+
+
+@pytest.mark.django_db
+def test_review_totals_of_many_clients_are_paged(client):
+    manager = UserFactory(roles=[Role.MANAGER])
+    with time_machine.travel(utc(2026, 10, 14, 10), tick=False):
+        for n in range(105):
+            each = ClientFactory(name=f"Client {n:03d}", slug=f"client-{n:03d}")
+            assignment_grant(actor=None, client=each, user=manager, level=AccessLevel.MANAGE)
+            record(
+                actor=manager,
+                action="credential.revealed",
+                client=each,
+                target=Target(type="vault.credential", id=f"00000000-0000-0000-0000-{n:012d}"),
+                ticket=f"T-{n}",
+            )
+    sign_in(client, manager)
+
+    def client_totals(page: int) -> str:
+        body = client.get(REVIEW, {"month": "2026-10", "client_page": page}).content.decode()
+        return body[body.index('data-testid="client-totals"') : body.index('id="sign-off"')]
+
+    first, second = client_totals(1), client_totals(2)
+    assert "Clients 1\N{EN DASH}100 of 105" in first
+    assert "Clients 101\N{EN DASH}105 of 105" in second
+    shown = re.findall(r">(Client \d{3})<", first + second)
+    assert sorted(shown) == [f"Client {n:03d}" for n in range(105)]
