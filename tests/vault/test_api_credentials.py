@@ -10,6 +10,7 @@ import time_machine
 from django.conf import settings
 from django.test import Client as Browser
 from django.utils import timezone
+from rest_framework import serializers as drf
 
 from audit.models import AuditEvent
 from integrations.services.tokens import api_token_create
@@ -17,9 +18,11 @@ from tenants.models import AccessLevel
 from tenants.services import assignment_grant
 from tests.conftest import sign_in
 from tests.factories import ClientFactory, SystemFactory
-from tests.vault.test_credentials import NOTES, SECRET, SEED, make_credential, opened
+from tests.vault.test_credentials import NOTES, SECRET, SEED, make_credential, manager_of, opened
 from tests.vault.test_history import active_lease
 from vault.models import Credential, CredentialSecretVersion, CredentialType
+from vault.selectors.credentials import credential_list_filtered
+from vault.serializers.credentials import CredentialSerializer
 from vault.services import credential_archive, credential_update
 
 CREDENTIALS = "/api/v1/credentials/"
@@ -135,6 +138,34 @@ def test_list_and_detail_show_metadata_and_never_the_secret_notes_or_seed(
     assert one.json() == item
     for response in (listed, one, browser.get(CREDENTIALS, {"search": "front"}, **headers)):
         assert leaks(response) == []
+
+
+@pytest.mark.django_db
+def test_the_credential_representation_equals_drfs_generic_walk(client_a, system_a, time_machine):
+    """CredentialSerializer builds its dict directly, for speed: field for field, DRF's."""
+    time_machine.move_to(datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC), tick=False)
+    make_credential(client=client_a, name="Plain", system=None)
+    rotated = make_credential(
+        client=client_a,
+        name="Full",
+        system=system_a,
+        credential_type=CredentialType.SERVICE_ACCOUNT,
+        rotation_interval_days=30,
+        is_shared=True,
+        used_by="Backup job",
+    )
+    credential_update(
+        actor=manager_of(client_a), credential=rotated, status=Credential.Status.EXPOSED
+    )
+    admin = manager_of(client_a)
+    rows = list(credential_list_filtered(actor=admin))
+    assert len(rows) == 2
+    serializer = CredentialSerializer()
+    for row in rows:
+        fast = serializer.to_representation(row)
+        generic = drf.Serializer.to_representation(serializer, row)
+        assert fast == dict(generic)
+        assert list(fast) == list(generic)
 
 
 def test_no_get_route_carries_a_secret_even_after_writes_through_the_api(

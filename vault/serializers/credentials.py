@@ -67,6 +67,49 @@ class CredentialSerializer(serializers.Serializer):
         # Prefetched by the selectors: no query per row.
         return [tag.name for tag in credential.tags.all()]
 
+    def to_representation(self, credential: Credential) -> dict:
+        """The fields above, in their order, built directly.
+
+        DRF's generic walk (a get_attribute and a to_representation call per field, and two
+        nested serializers) was about half of the 1,000-credential API list (issue 9); this
+        gives the same dict for a fraction of that. Datetimes go through the declared
+        field, so their format and time zone stay DRF's.
+        tests/vault/test_api_credentials.py holds it equal to the generic walk.
+        """
+        moment = self.fields["created_at"].to_representation
+        system = credential.system
+
+        def at(value):
+            return None if value is None else moment(value)
+
+        return {
+            "id": str(credential.pk),
+            "client": {"id": str(credential.client.pk), "name": credential.client.name},
+            "system": None if system is None else {"id": str(system.pk), "name": system.name},
+            "name": credential.name,
+            "credential_type": str(credential.credential_type),
+            "privilege_tier": str(credential.privilege_tier),
+            "username": credential.username,
+            "access_method": str(credential.access_method),
+            "host": credential.host,
+            "tags": self.get_tags(credential),
+            "has_totp": bool(credential.has_totp_seed),
+            "is_shared": bool(credential.is_shared),
+            "is_emergency": bool(credential.is_emergency),
+            "seal_broken_at": at(credential.seal_broken_at),
+            "mfa_on_path": str(credential.mfa_on_path),
+            "used_by": credential.used_by,
+            "source": str(credential.source),
+            "status": str(credential.status),
+            "rotation_interval_days": credential.rotation_interval_days,
+            "last_rotated_at": at(credential.last_rotated_at),
+            "next_rotation_due_at": at(credential.next_rotation_due),
+            "rotation_required_at": at(credential.rotation_required_at),
+            "rotation_required_reason": str(credential.rotation_required_reason),
+            "created_at": at(credential.created_at),
+            "updated_at": at(credential.updated_at),
+        }
+
 
 class CredentialFilterSerializer(serializers.Serializer):
     """The query parameters of the credential list; each one only narrows it."""
