@@ -32,6 +32,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import Role, User
 from accounts.services import require_role
 from audit.services import Attempt, Target, record, recording_failures
+from config.bulk import bulk_insert
 from config.errors import InvalidRequest, NotFound
 from intake import importers
 from intake.models import IMPORT_ROW_RECORD_TYPE, ImportBatch, ImportRow
@@ -186,7 +187,7 @@ def import_preview_create(
                 for row in rows:
                     for _, column in SEALED_FIELDS:
                         setattr(row, column, by_row.get((str(row.id), column)))
-                ImportRow.objects.bulk_create(rows, batch_size=CHUNK)
+                bulk_insert(ImportRow, rows)
                 rows_read += len(rows)
             if not rows_read:
                 raise InvalidRequest("The file holds no credentials to import.")

@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import Role, User
 from accounts.services import alert_send, require_role
 from audit.services import Attempt, Target, record, recording_failures
+from config.bulk import bulk_insert
 from config.errors import InvalidRequest, NotFound
 from rotation.models import (
     PsaCall,
@@ -294,7 +295,7 @@ def rotation_tasks_open_bulk(
                 )
             try:
                 with transaction.atomic():
-                    RotationTask.objects.bulk_create(created, batch_size=500)
+                    bulk_insert(RotationTask, created)
             except IntegrityError:
                 # A concurrent request opened one of these tasks first: one at a time, joining.
                 return [
@@ -307,14 +308,14 @@ def rotation_tasks_open_bulk(
                     )
                     for request in requests
                 ]
-            RotationTaskReason.objects.bulk_create(
+            bulk_insert(
+                RotationTaskReason,
                 [
                     RotationTaskReason(
                         task=task, reason=reason, detail=detail, added_at=now, added_by=actor
                     )
                     for task in created
                 ],
-                batch_size=500,
             )
             psa = PsaConnection.objects.filter(is_active=True).first()
             if psa is not None:

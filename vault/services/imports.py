@@ -20,6 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User
 from audit.services import Attempt, Target, record, recording_failures
+from config.bulk import bulk_insert
 from config.errors import InvalidRequest
 from tenants.models import AccessLevel, Client
 from tenants.selectors import client_get_for_user
@@ -199,7 +200,7 @@ def credential_import_bulk(
                         updated_at=now,
                     )
                 )
-            Credential.objects.bulk_create(rows, batch_size=500)
+            bulk_insert(Credential, rows)
             record(
                 actor=actor,
                 action="credential.imported",
