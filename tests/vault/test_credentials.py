@@ -356,6 +356,96 @@ def test_search_matches_name_username_host_system_and_tag(alice, charlie, client
 
 
 @pytest.mark.django_db
+def test_search_by_system_name_or_tag_finds_only_visible_credentials_in_order(
+    alice, charlie, admin_user, client_a, client_b
+):
+    """The system and tag matches are looked up apart from the credentials (issue 9)."""
+    exch_a = SystemFactory(client=client_a, name="EXCH01")
+    exch_b = SystemFactory(client=client_b, name="EXCH01")
+    make_credential(client=client_a, actor=alice, name="Mail", system=exch_a)
+    make_credential(client=client_a, actor=alice, name="Backup job", tags=["exchange"])
+    make_credential(client=client_a, actor=alice, name="Exchange admin", tags=["exchange"])
+    make_credential(client=client_b, name="Fabrikam mail", system=exch_b)
+    make_credential(client=client_b, name="Fabrikam backup", tags=["exchange"])
+    archived = make_credential(client=client_a, actor=alice, name="Old mail", system=exch_a)
+    services.credential_archive(actor=alice, credential=archived, reason="replaced")
+    make_credential(client=client_a, actor=alice, name="Unrelated", username="svc-print")
+
+    def names(actor, search, **kwargs):
+        found = selectors.credential_list_for_user(actor=actor, search=search, **kwargs)
+        return [c.name for c in found]
+
+    assert names(alice, "exch") == ["Backup job", "Exchange admin", "Mail"]
+    assert names(alice, "exch", include_archived=True) == [
+        "Backup job",
+        "Exchange admin",
+        "Mail",
+        "Old mail",
+    ]
+    assert names(charlie, "EXCH01") == ["Fabrikam mail"]
+    assert names(charlie, "xchang") == ["Fabrikam backup"]
+    # Both clients, by client name then name; a name and tag match is listed once.
+    assert names(admin_user, "exch") == [
+        "Backup job",
+        "Exchange admin",
+        "Mail",
+        "Fabrikam backup",
+        "Fabrikam mail",
+    ]
+    assert names(alice, "zz-nothing") == []
+    assert names(alice, "%") == []  # icontains escapes LIKE's wildcards
+
+
+TRIGRAM_INDEXES = {
+    "vault_cred_name_trgm_idx",
+    "vault_cred_username_trgm_idx",
+    "vault_cred_host_trgm_idx",
+}
+
+
+def numbered_copies(credential: Credential, count: int) -> None:
+    """`count` copies of the credential with numbered names, written by PostgreSQL itself."""
+    numbered = {
+        "id": "gen_random_uuid()",
+        "name": "'Workstation ' || n || ' local admin'",
+        "username": "'user' || n",
+        "host": "'ws' || n || '.contoso.example'",
+    }
+    quote = connection.ops.quote_name
+    columns = [field.column for field in Credential._meta.concrete_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Credential._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+            f"SELECT {', '.join(numbered.get(column, quote(column)) for column in columns)} "
+            f"FROM {quote(Credential._meta.db_table)}, generate_series(1, %s) AS n WHERE id = %s",
+            [count, credential.pk],
+        )
+
+
+@pytest.mark.django_db
+def test_a_rare_search_term_is_answered_from_the_trigram_indexes_on_postgresql(alice, client_a):
+    with connection.cursor() as cursor:
+        indexes = set(connection.introspection.get_constraints(cursor, "vault_credential"))
+    if connection.vendor != "postgresql":
+        assert indexes.isdisjoint(TRIGRAM_INDEXES)  # the migration creates them on PostgreSQL only
+        return
+    assert indexes >= TRIGRAM_INDEXES
+    # With a few thousand visible credentials, reading them all is cheaper than an index.
+    numbered_copies(make_credential(client=client_a, actor=alice), 10_000)
+    make_credential(client=client_a, actor=alice, name="Kiosk", host="zephyrine.contoso.example")
+    with connection.cursor() as cursor:
+        # As autovacuum would: new rows wait in each GIN index's pending list, which the
+        # planner prices as a full read, and the planner needs statistics on the rows.
+        for index in sorted(TRIGRAM_INDEXES):
+            cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        cursor.execute("ANALYZE vault_credential")
+    found = selectors.credential_list_for_user(actor=alice, search="Zephyrine")[:50]
+    assert [c.name for c in found] == ["Kiosk"]
+    plan = found.explain()
+    assert any(index in plan for index in TRIGRAM_INDEXES), plan
+
+
+@pytest.mark.django_db
 def test_get_for_user_explains_a_short_level(alice, bob, client_a):
     credential = make_credential(client=client_a, actor=alice)
     found = selectors.credential_get_for_user(

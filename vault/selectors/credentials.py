@@ -4,14 +4,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from config.errors import AccessDenied, NotFound
-from tenants.models import AccessLevel, Client
+from tenants.models import AccessLevel, Client, System
 from tenants.reach import client_reach_q
-from vault.models import ClientDataKey, Credential
+from vault.models import ClientDataKey, Credential, Tag
 from vault.services import client_key_rotation_remaining
 
 
@@ -45,7 +45,54 @@ def client_key_status(*, actor: User | None, client: Client) -> ClientKeyStatus:
 
 
 def _visible_credentials(actor: User) -> QuerySet[Credential]:
-    return Credential.objects.filter(client__in=Client.objects.for_user(actor, AccessLevel.VIEW))
+    """Credentials of the clients the actor may see, through a join on its assignment.
+
+    Client.objects.for_user's rule, written as a join (one active assignment per user and
+    client, so no duplicates) rather than `client__in=` a subquery: the planner can then
+    start from the actor's few clients in name order instead of walking every client's
+    credentials and testing each against the subquery (issue 9: the first page among
+    500,000 credentials went from about 30 ms to under 1 ms).
+    """
+    if not actor.is_authenticated or not actor.is_active:
+        return Credential.objects.none()
+    return Credential.objects.filter(
+        client_reach_q("client"),
+        client__assignments__user=actor,
+        client__assignments__revoked_at__isnull=True,
+        client__assignments__level__gte=AccessLevel.VIEW,
+    )
+
+
+def _search_q(*, actor: User, search: str) -> Q:
+    """Credentials whose name, username, host, system name or tag contains `search`.
+
+    The matching systems (the actor's) and tags are looked up first, by id: a join or a
+    subquery inside an OR makes PostgreSQL guess that half the rows match and read every
+    visible credential (1.9 s for a rare term at 500,000 credentials). With ids, the whole
+    condition is on the credential's own columns, so a rare term is answered from the
+    trigram indexes of migration 0007 and the system index, and a common one by reading the
+    actor's clients in name order until the page is full.
+    """
+    matched = Q(name__icontains=search) | Q(username__icontains=search) | Q(host__icontains=search)
+    system_ids = list(
+        System.objects.for_user(actor, AccessLevel.VIEW)
+        .filter(name__icontains=search)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    if system_ids:
+        matched |= Q(system_id__in=system_ids)
+    tag_ids = list(
+        Tag.objects.filter(name__icontains=search).order_by().values_list("pk", flat=True)
+    )
+    if tag_ids:
+        # A probe per row, not `pk__in=` the tagged ids: a tag on 150,000 credentials makes
+        # that list too big to hash, and PostgreSQL then reads it again for every row.
+        tagged = Credential.tags.through.objects.filter(
+            credential_id=OuterRef("pk"), tag_id__in=tag_ids
+        )
+        matched |= Q(Exists(tagged))
+    return matched
 
 
 def credential_list_for_user(
@@ -68,16 +115,7 @@ def credential_list_for_user(
         credentials = credentials.exclude(status=Credential.Status.ARCHIVED)
     search = search.strip()[:200]
     if search:
-        tagged = Credential.tags.through.objects.filter(tag__name__icontains=search).values(
-            "credential_id"
-        )
-        credentials = credentials.filter(
-            Q(name__icontains=search)
-            | Q(username__icontains=search)
-            | Q(host__icontains=search)
-            | Q(system__name__icontains=search)
-            | Q(pk__in=tagged)
-        )
+        credentials = credentials.filter(_search_q(actor=actor, search=search))
     tag = tag.strip().lower()[:50]
     if tag:
         credentials = credentials.filter(
