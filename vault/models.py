@@ -207,6 +207,11 @@ class Credential(models.Model):
         max_length=8, choices=MfaOnPath.choices, default=MfaOnPath.UNKNOWN
     )
     last_rotated_at = models.DateTimeField(null=True, blank=True)
+    # The latest successful opening in the audit log (a reveal, checkout, emergency opening,
+    # old version or TOTP code shown): kept in step by vault.receivers in the event's own
+    # transaction, so the hygiene audit's "unused" check reads one column instead of
+    # matching every credential against months of events (issue 9).
+    last_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
     rotation_interval_days = models.PositiveIntegerField(null=True, blank=True)
     next_rotation_due = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)

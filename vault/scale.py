@@ -36,6 +36,7 @@ from django.utils.text import slugify
 
 from accounts.models import Role, TotpDevice, User
 from audit import chain
+from audit.catalogue import CREDENTIAL_ACCESS_ACTIONS
 from audit.management.commands.seed_audit_scale import (
     BENCH_MANAGER_EMAIL,
     BENCH_TECHNICIAN_EMAIL,
@@ -51,7 +52,7 @@ from audit.management.commands.seed_audit_scale import (
     spread,
     vacuum_analyze,
 )
-from audit.models import AuditEvent
+from audit.models import AuditEvent, Outcome
 from rotation.models import RotationPolicy, RotationReason, RotationTask, RotationTaskReason
 from rotation.selectors.policies import effective_interval_days
 from tenants.models import AccessLevel, Assignment, Client, ClientUserObjectPermission, System
@@ -359,6 +360,24 @@ class _Steps:
         self.out(f"{name}: {self.report.seconds[name]:.1f} s")
 
 
+def _last_openings_write() -> None:
+    """Credential.last_opened_at from the events COPY wrote (vault.receivers keeps it in step
+    for events that audit.record() writes; COPY passes no signal)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE vault_credential AS credential SET last_opened_at = opened.last
+            FROM (
+                SELECT target_id, MAX(occurred_at) AS last FROM audit_auditevent
+                WHERE action = ANY(%s) AND outcome = %s AND target_type = %s
+                GROUP BY target_id
+            ) AS opened
+            WHERE credential.id = opened.target_id::uuid
+            """,
+            [sorted(CREDENTIAL_ACCESS_ACTIONS), Outcome.SUCCESS, CREDENTIAL_RECORD_TYPE],
+        )
+
+
 def seed_scale(
     *,
     clients: int,
@@ -409,6 +428,8 @@ def seed_scale(
             chunk_rows=chunk_rows,
             out=out,
         )
+    with steps.step("last openings"):
+        _last_openings_write()
     with steps.step("vacuum and analyze"):
         vacuum_analyze(
             vacuum=[

@@ -1,13 +1,17 @@
 """The vault's credential inventory for the hygiene audit: each check, scoping, one query each."""
 
+import importlib
+import uuid
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.apps import apps as django_apps
+from django.db.models import Max
 
 from audit import hygiene
+from audit.catalogue import CREDENTIAL_ACCESS_ACTIONS
+from audit.models import AuditEvent
 from config.errors import AccessDenied
 from tenants.models import AccessLevel, System
 from tenants.services import assignment_grant
@@ -281,22 +285,55 @@ def test_each_method_is_one_query_however_many_credentials(
     assert large != small
 
 
+def last_openings_in_the_log() -> dict:
+    """Per credential, its latest successful opening as the audit log has it."""
+    rows = (
+        AuditEvent.objects.filter(
+            action__in=CREDENTIAL_ACCESS_ACTIONS, outcome="success", target_type="vault.credential"
+        )
+        .values_list("target_id")
+        .annotate(last=Max("occurred_at"))
+        .order_by()
+    )
+    return {uuid.UUID(target_id): last for target_id, last in rows}
+
+
+def last_opened_columns() -> dict:
+    return dict(
+        Credential.objects.filter(last_opened_at__isnull=False).values_list("pk", "last_opened_at")
+    )
+
+
 @pytest.mark.django_db
-@pytest.mark.postgresql
-def test_unused_reads_the_openings_from_their_partial_covering_index(client_a, bob):
+def test_last_opened_at_follows_the_logs_successful_openings(client_a, bob):
     with time_machine.travel(T0, tick=False):
-        credential = standard(client_a, name="Front desk PC")
-        services.credential_reveal(actor=bob, credential=credential, ticket="T-1")
-    with CaptureQueriesContext(connection) as captured:
-        rows("unused", [client_a.pk], since=T0 - timedelta(days=1))
-        inventory.counts(client_ids=[client_a.pk], as_of=T0, since=T0 - timedelta(days=1))
-    for query in captured.captured_queries:
-        with connection.cursor() as cursor:
-            # A test database is too small for the planner to bother with indexes unaided.
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN " + query["sql"])
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-        assert "Index Only Scan using audit_opening_time_idx" in plan, plan
+        desk = standard(client_a, name="Front desk PC")
+        printer = standard(client_a, name="Printer")
+        standard(client_a, name="Never opened")
+        refused = make_credential(client=client_a, name="Refused reveal")  # high privilege
+    with time_machine.travel(T0 + timedelta(days=1), tick=False):
+        services.credential_reveal(actor=bob, credential=desk, ticket="T-1")
+        services.credential_reveal(actor=bob, credential=printer, ticket="T-2", purpose="copy")
+    with time_machine.travel(T0 + timedelta(days=3), tick=False):
+        services.credential_reveal(actor=bob, credential=desk, ticket="T-3")
+        with pytest.raises(AccessDenied):
+            services.credential_reveal(actor=bob, credential=refused, ticket="T-4")
+    assert last_opened_columns() == last_openings_in_the_log()
+    assert last_opened_columns() == {
+        desk.pk: T0 + timedelta(days=3),
+        printer.pk: T0 + timedelta(days=1),
+    }
+
+
+@pytest.mark.django_db
+def test_the_migration_fills_last_opened_at_from_the_log(client_a, bob):
+    fill = importlib.import_module("vault.migrations.0008_credential_last_opened_at")
+    with time_machine.travel(T0, tick=False):
+        desk = standard(client_a, name="Front desk PC")
+        services.credential_reveal(actor=bob, credential=desk, ticket="T-1")
+    Credential.objects.update(last_opened_at=None)
+    fill.fill_from_the_log(django_apps, None)
+    assert last_opened_columns() == last_openings_in_the_log() == {desk.pk: T0}
 
 
 @pytest.mark.django_db

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Max
 
 from accounts.models import User
+from audit.catalogue import CREDENTIAL_ACCESS_ACTIONS
 from audit.models import AuditEvent
 from audit.verification import audit_chain_check
 from rotation.models import RotationReason, RotationTask
@@ -230,3 +232,27 @@ def test_seed_refuses_a_database_that_already_holds_data(tmp_path):
     with pytest.raises(CommandError, match="already holds data"):
         _seed(tmp_path)
     assert Client.objects.count() == 6
+
+
+@pytest.mark.postgresql
+@seeded_database
+def test_last_opened_at_agrees_with_the_seeded_openings(tmp_path):
+    _seed(tmp_path)
+    in_the_log = dict(
+        AuditEvent.objects.filter(
+            action__in=CREDENTIAL_ACCESS_ACTIONS,
+            outcome="success",
+            target_type=CREDENTIAL_RECORD_TYPE,
+        )
+        .values_list("target_id")
+        .annotate(last=Max("occurred_at"))
+        .order_by()
+    )
+    columns = {
+        str(pk): at
+        for pk, at in Credential.objects.filter(last_opened_at__isnull=False).values_list(
+            "pk", "last_opened_at"
+        )
+    }
+    assert in_the_log
+    assert columns == in_the_log
