@@ -214,7 +214,9 @@ class CredentialViewSet(ApiViewSet):
     @action(detail=True, methods=["post"], throttle_classes=[ApiRateThrottle, RevealRateThrottle])
     @sensitive_variables("secret", "totp")
     def reveal(self, request: Request, credential_id) -> Response:
-        credential = self._credential(credential_id)
+        credential = selectors.credential_get_to_open(
+            actor=request.user, credential_id=credential_id, level=AccessLevel.VIEW
+        )
         body = CredentialRevealSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         ticket = body.validated_data.get("ticket", "")

@@ -5,6 +5,7 @@ from vault.selectors.credentials import (
     KeyState,
     client_key_status,
     credential_get_for_user,
+    credential_get_to_open,
     credential_list_for_user,
 )
 
@@ -13,5 +14,6 @@ __all__ = [
     "KeyState",
     "client_key_status",
     "credential_get_for_user",
+    "credential_get_to_open",
     "credential_list_for_user",
 ]

@@ -129,19 +129,11 @@ def credential_list_for_user(
     )
 
 
-def credential_get_for_user(
-    *,
-    actor: User,
-    credential_id: uuid.UUID | str,
-    level: AccessLevel,
-    client: Client | None = None,
-) -> Credential:
-    """One credential; NotFound when missing or not the actor's, AccessDenied when short.
-
-    The actor's level on its client is set as `my_level`.
-    """
-    if not actor.is_authenticated or not actor.is_active:
-        raise NotFound()
+def _credential_of_actor(
+    *, actor: User, credential_id: uuid.UUID | str, client: Client | None
+) -> QuerySet[Credential]:
+    """The credential if the actor holds an active assignment on its client, with their
+    level as `my_level` and `has_totp_seed`; sealed columns deferred."""
     credentials = Credential.objects.filter(
         client_reach_q("client"),
         pk=credential_id,
@@ -150,19 +142,13 @@ def credential_get_for_user(
     )
     if client is not None:
         credentials = credentials.filter(client=client)
-    credential = (
-        credentials.annotate(
-            my_level=F("client__assignments__level"),
-            has_totp_seed=ExpressionWrapper(
-                Q(totp_seed__isnull=False), output_field=BooleanField()
-            ),
-        )
-        # The automated rotation target is shown on the credential's page (rotation app).
-        .select_related("client", "system", "rotation_target")
-        .prefetch_related("tags")
-        .defer("secret", "notes", "totp_seed")
-        .first()
-    )
+    return credentials.annotate(
+        my_level=F("client__assignments__level"),
+        has_totp_seed=ExpressionWrapper(Q(totp_seed__isnull=False), output_field=BooleanField()),
+    ).defer("secret", "notes", "totp_seed")
+
+
+def _with_level(credential: Credential | None, level: AccessLevel) -> Credential:
     if credential is None:
         raise NotFound()
     if credential.my_level < level:
@@ -172,6 +158,49 @@ def credential_get_for_user(
             "access. Ask a manager to change your assignment."
         )
     return credential
+
+
+def credential_get_for_user(
+    *,
+    actor: User,
+    credential_id: uuid.UUID | str,
+    level: AccessLevel,
+    client: Client | None = None,
+) -> Credential:
+    """One credential with what its page shows (client, system, rotation target, tags);
+    NotFound when missing or not the actor's, AccessDenied when short.
+
+    The actor's level on its client is set as `my_level`.
+    """
+    if not actor.is_authenticated or not actor.is_active:
+        raise NotFound()
+    credential = (
+        _credential_of_actor(actor=actor, credential_id=credential_id, client=client)
+        # The automated rotation target is shown on the credential's page (rotation app).
+        .select_related("client", "system", "rotation_target")
+        .prefetch_related("tags")
+        .first()
+    )
+    return _with_level(credential, level)
+
+
+def credential_get_to_open(
+    *,
+    actor: User,
+    credential_id: uuid.UUID | str,
+    level: AccessLevel,
+    client: Client | None = None,
+) -> Credential:
+    """One credential with its client only, for a reveal: as credential_get_for_user, less
+    the joins and the tag query a reveal never shows (the hottest path, issue 9)."""
+    if not actor.is_authenticated or not actor.is_active:
+        raise NotFound()
+    credential = (
+        _credential_of_actor(actor=actor, credential_id=credential_id, client=client)
+        .select_related("client")
+        .first()
+    )
+    return _with_level(credential, level)
 
 
 def credential_list_filtered(

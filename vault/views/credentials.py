@@ -208,7 +208,7 @@ def credential_reveal(request, slug, credential_id):
     purpose = "copy" if request.POST.get("purpose") == "copy" else "reveal"
     try:
         client = _client(request, slug)
-        credential = selectors.credential_get_for_user(
+        credential = selectors.credential_get_to_open(
             actor=request.user, credential_id=credential_id, level=AccessLevel.VIEW, client=client
         )
         step_up = checkout_views.step_up_response(request, client=client, credential=credential)
