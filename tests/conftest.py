@@ -11,6 +11,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.mfa import MFA_VERIFIED_AT, SESSION_STARTED_AT
 from accounts.models import Role
+from audit import reviews
 from tenants.models import AccessLevel
 from tenants.services import assignment_grant
 from tests.factories import ClientFactory, SystemFactory, UserFactory
@@ -106,6 +107,13 @@ def admin_user(client_a, client_b):
     for each in (client_a, client_b):
         assignment_grant(actor=None, client=each, user=user, level=AccessLevel.MANAGE)
     return user
+
+
+@pytest.fixture(autouse=True)
+def _review_streams_per_test(monkeypatch):
+    """Each test keeps its own analyses of settled months: tests write events into past
+    months, which production never does (the cache outlives a test in Redis)."""
+    monkeypatch.setattr(reviews, "STREAM_CACHE_PREFIX", f"review-stream:{uuid.uuid4().hex}")
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ finding, beside ordinary work that must not be flagged: ticketed, in business ho
 assigned technician, from a known address, below the bulk threshold.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import time_machine
@@ -825,3 +825,61 @@ def test_the_database_allows_one_sign_off_per_review_and_scope(alice, client_a):
     with pytest.raises(IntegrityError), transaction.atomic():
         sign(client=client_a)
     assert ReviewSignOff.objects.count() == 2
+
+
+# The kept pass of a settled month
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """Counts the streamed passes actually run (each one still runs in full)."""
+    ran = []
+    real = reviews._stream_pass
+
+    def counted(*args, **kwargs):
+        ran.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reviews, "_stream_pass", counted)
+    return ran
+
+
+@pytest.mark.django_db
+def test_a_settled_months_pass_is_kept_and_gives_the_same_review(march, alice, passes):
+    first = reviews.access_review(actor=alice, month=MARCH)
+    again = reviews.access_review(actor=alice, month=MARCH)
+    assert counts(again) == counts(first)
+    assert [(row.key, row.opened, row.flagged) for row in again.technicians] == [
+        (row.key, row.opened, row.flagged) for row in first.technicians
+    ]
+    flagged(alice, "off_hours")
+    assert passes == [MARCH]
+    # Another scope is another pass.
+    reviews.access_review(actor=alice, month=MARCH, client_slug="contoso-dental")
+    assert passes == [MARCH, MARCH]
+
+
+@pytest.mark.django_db
+def test_a_month_not_yet_settled_is_passed_over_on_every_view(march, alice, passes):
+    with time_machine.travel(MARCH.end_at + timedelta(minutes=30), tick=False):
+        reviews.access_review(actor=alice, month=MARCH)
+        reviews.access_review(actor=alice, month=MARCH)
+    assert passes == [MARCH, MARCH]
+
+
+@pytest.mark.django_db
+def test_a_changed_time_zone_or_assignment_history_is_passed_over_again(
+    review_settings, alice, bob, client_a, passes
+):
+    backdate_assignments()
+    seed(at=utc(2026, 2, 2, 14), actor=bob, client=client_a, credential="a-1", ticket="T")
+    evening = seed(at=utc(2026, 3, 3, 20), actor=bob, client=client_a, credential="a", ticket="T")
+    Client.objects.filter(pk=client_a.pk).update(business_time_zone="America/New_York")
+    assert evening.sequence not in flagged(alice, "off_hours")  # 16:00 in New York
+    Client.objects.filter(pk=client_a.pk).update(business_time_zone="UTC")
+    assert evening.sequence in flagged(alice, "off_hours")  # 20:00 in UTC
+    assert evening.sequence not in flagged(alice, "unassigned")
+    # An assignment edited outside the services (bob's grant now starts in April).
+    Assignment.objects.filter(user=bob, client=client_a).update(granted_at=utc(2026, 4, 1))
+    assert evening.sequence in flagged(alice, "unassigned")
+    assert len(passes) == 3
