@@ -164,9 +164,12 @@ class _ApiBase:
         filters.is_valid(raise_exception=True)
         return filters.validated_data
 
-    def page_of(self, rows, serializer_class) -> Response:
-        """One page of `rows` (page, page_size ≤ 1000) in the list envelope."""
+    def page_of(self, rows, serializer_class, prepare=None) -> Response:
+        """One page of `rows` (page, page_size ≤ 1000) in the list envelope. `prepare`, when
+        given, completes the page's rows before they are serialized (one query for them all)."""
         page = self.paginate_queryset(rows)
+        if prepare is not None:
+            prepare(page)
         return self.get_paginated_response(serializer_class(page, many=True).data)
 
     def required_scope(self, request) -> str | None:

@@ -21,7 +21,7 @@ from tests.factories import ClientFactory, SystemFactory
 from tests.vault.test_credentials import NOTES, SECRET, SEED, make_credential, manager_of, opened
 from tests.vault.test_history import active_lease
 from vault.models import Credential, CredentialSecretVersion, CredentialType
-from vault.selectors.credentials import credential_list_filtered
+from vault.selectors.credentials import credential_list_filtered, credential_tag_names_attach
 from vault.serializers.credentials import CredentialSerializer
 from vault.services import credential_archive, credential_update
 
@@ -153,6 +153,7 @@ def test_the_credential_representation_equals_drfs_generic_walk(client_a, system
         rotation_interval_days=30,
         is_shared=True,
         used_by="Backup job",
+        tags=["m365", "backup"],
     )
     credential_update(
         actor=manager_of(client_a), credential=rotated, status=Credential.Status.EXPOSED
@@ -160,6 +161,8 @@ def test_the_credential_representation_equals_drfs_generic_walk(client_a, system
     admin = manager_of(client_a)
     rows = list(credential_list_filtered(actor=admin))
     assert len(rows) == 2
+    credential_tag_names_attach(rows)
+    assert {row.name: row.tag_names for row in rows} == {"Plain": [], "Full": ["backup", "m365"]}
     serializer = CredentialSerializer()
     for zone in ("UTC", "Europe/Berlin", "America/St_Johns"):
         with timezone.override(zone):

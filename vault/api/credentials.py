@@ -102,7 +102,9 @@ class CredentialViewSet(ApiViewSet):
             updated_since=data.get("updated_since"),
             search=data.get("search", ""),
         )
-        return self.page_of(credentials, CredentialSerializer)
+        return self.page_of(
+            credentials, CredentialSerializer, prepare=selectors.credential_tag_names_attach
+        )
 
     @extend_schema(
         operation_id="credentials_retrieve",

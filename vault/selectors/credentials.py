@@ -236,6 +236,24 @@ def credential_list_filtered(
         credentials = credentials.filter(due if rotation_due else ~due)
     if updated_since is not None:
         credentials = credentials.filter(updated_at__gte=updated_since)
-    return credentials.annotate(
+    # The page's tag names come from credential_tag_names_attach: prefetching Tag objects
+    # was a third of the time of a 1,000-credential page (issue 9).
+    return credentials.prefetch_related(None).annotate(
         has_totp_seed=ExpressionWrapper(Q(totp_seed__isnull=False), output_field=BooleanField())
     )
+
+
+def credential_tag_names_attach(credentials: list[Credential]) -> None:
+    """Set `tag_names` (sorted) on each credential, from one query of (credential, name)
+    pairs: no model instance per tag. The credentials were already read through a scoped
+    selector; this reads only their tags."""
+    pairs = (
+        Credential.tags.through.objects.filter(credential_id__in=[each.pk for each in credentials])
+        .order_by("tag__name")
+        .values_list("credential_id", "tag__name")
+    )
+    names: dict[uuid.UUID, list[str]] = {}
+    for credential_id, name in pairs:
+        names.setdefault(credential_id, []).append(name)
+    for credential in credentials:
+        credential.tag_names = names.get(credential.pk, [])

@@ -64,8 +64,12 @@ class CredentialSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
     def get_tags(self, credential: Credential) -> list[str]:
-        # Prefetched by the selectors: no query per row.
-        return [tag.name for tag in credential.tags.all()]
+        # No query per row: a list page has `tag_names` attached from one query
+        # (credential_tag_names_attach), a single credential its tags prefetched.
+        names = getattr(credential, "tag_names", None)
+        if names is None:
+            names = [tag.name for tag in credential.tags.all()]
+        return names
 
     def to_representation(self, credential: Credential) -> dict:
         """The fields above, in their order, built directly.
