@@ -27,8 +27,9 @@ _ROW_FIELDS = ("id", "name", "client_id", "system_id", "system__name")
 
 
 def _active(client_ids: Collection[uuid.UUID]) -> QuerySet[Credential]:
+    """`client_ids` is a list or a queryset of ids (then a subquery, not parameters)."""
     # exclude() spells the predicate of vault_cred_rotation_due_idx (NOT status = 'archived').
-    return Credential.objects.filter(client_id__in=list(client_ids)).exclude(
+    return Credential.objects.filter(client_id__in=client_ids).exclude(
         status=Credential.Status.ARCHIVED
     )
 
@@ -81,7 +82,7 @@ class VaultCredentialInventory:
             status=Credential.Status.ARCHIVED
         )
         return set(
-            System.objects.filter(client_id__in=list(client_ids))
+            System.objects.filter(client_id__in=client_ids)
             .filter(Exists(active))
             .values_list("pk", flat=True)
         )
@@ -92,10 +93,9 @@ class VaultCredentialInventory:
         """Per client with active credentials: totals, MFA on the path, and each check's
         count, from one pass over the credentials (a whole MSP's 500,000 are read once, not
         once per check)."""
-        ids = [*client_ids]
         checks = _check_filters(as_of, since)
         rows = (
-            _active(ids)
+            _active(client_ids)
             .order_by()
             .values("client_id")
             .annotate(
