@@ -402,9 +402,7 @@ def test_hygiene_page_says_no_credential_data_yet_and_signs_off(
         SIGN_OFFS,
     ],
 )
-def test_query_count_does_not_grow_with_the_data(
-    client, seeded, alice, client_a, url, monkeypatch
-):
+def test_query_count_does_not_grow_with_the_data(client, seeded, alice, client_a, url, monkeypatch):
     """Measured without the kept analyses of settled months: the pass itself is constant."""
     sign_in(client, alice)
 
