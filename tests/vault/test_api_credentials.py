@@ -161,7 +161,7 @@ def test_the_credential_representation_equals_drfs_generic_walk(client_a, system
     admin = manager_of(client_a)
     rows = list(credential_list_filtered(actor=admin))
     assert len(rows) == 2
-    credential_tag_names_attach(rows)
+    credential_tag_names_attach(credentials=rows)
     assert {row.name: row.tag_names for row in rows} == {"Plain": [], "Full": ["backup", "m365"]}
     serializer = CredentialSerializer()
     for zone in ("UTC", "Europe/Berlin", "America/St_Johns"):

@@ -103,7 +103,9 @@ class CredentialViewSet(ApiViewSet):
             search=data.get("search", ""),
         )
         return self.page_of(
-            credentials, CredentialSerializer, prepare=selectors.credential_tag_names_attach
+            credentials,
+            CredentialSerializer,
+            prepare=lambda page: selectors.credential_tag_names_attach(credentials=page),
         )
 
     @extend_schema(

@@ -243,7 +243,7 @@ def credential_list_filtered(
     )
 
 
-def credential_tag_names_attach(credentials: list[Credential]) -> None:
+def credential_tag_names_attach(*, credentials: list[Credential]) -> None:
     """Set `tag_names` (sorted) on each credential, from one query of (credential, name)
     pairs: no model instance per tag. The credentials were already read through a scoped
     selector; this reads only their tags."""
