@@ -44,17 +44,30 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone, such as Europe/London.")
 
 
+def client_assigned_q(user, *, level: "AccessLevel | None" = None, via: str = "") -> Q:
+    """The tenancy rule as one filter: rows whose client `user` holds an active assignment
+    on (at `level` or above), within the request's client reach.
+
+    `via` is the path from the row to its client ("" for a client, "client" for a
+    credential). Used in a single filter() call, its conditions name one assignment row,
+    which an annotation of `{via}__assignments__level` in the same queryset then reads.
+    Callers check that `user` is an active, signed-in person first.
+    """
+    prefix = f"{via}__" if via else ""
+    rule = client_reach_q(via or "pk") & Q(
+        **{f"{prefix}assignments__user": user, f"{prefix}assignments__revoked_at__isnull": True}
+    )
+    if level is not None:
+        rule &= Q(**{f"{prefix}assignments__level__gte": level})
+    return rule
+
+
 class ClientQuerySet(models.QuerySet):
     def for_user(self, user, level: AccessLevel) -> "ClientQuerySet":
         """Clients on which `user` holds an active assignment at `level` or above."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
-        return self.filter(
-            client_reach_q(),
-            assignments__user=user,
-            assignments__revoked_at__isnull=True,
-            assignments__level__gte=level,
-        )
+        return self.filter(client_assigned_q(user, level=level))
 
 
 class Client(models.Model):
