@@ -257,9 +257,11 @@ def test_unwrapped_keys_are_cached_in_process_for_the_ttl_only(
 def test_the_dek_never_reaches_the_django_cache_backend(client_a):
     def snapshot() -> dict:
         backend = cache._cache
-        if hasattr(backend, "get_client"):  # Redis
+        if hasattr(backend, "get_client"):  # Redis: the raw values, as GET returns them
             client = backend.get_client()
-            return {key: client.dump(key) for key in client.keys("*")}
+            return {
+                key: client.get(key) for key in client.keys("*") if client.type(key) == b"string"
+            }
         return dict(backend)
 
     before = snapshot()
@@ -268,8 +270,10 @@ def test_the_dek_never_reaches_the_django_cache_backend(client_a):
     _, key = data_key_for_client(client=client_a)
 
     after = snapshot()
-    assert after == before
-    assert not any(key in bytes(value or b"") for value in after.values() if value)
+    # Keys left by earlier tests may expire meanwhile; none may be written or changed.
+    written = {name for name, value in after.items() if before.get(name) != value}
+    assert written == set()
+    assert not any(key in bytes(value) for value in after.values() if value)
 
 
 def test_the_dek_never_appears_in_reprs_errors_or_logs(client_a, caplog):
