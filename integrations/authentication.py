@@ -11,7 +11,7 @@ import ipaddress
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from django_ratelimit.core import get_usage
@@ -114,9 +114,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if usage is not None and usage["should_limit"]:
             raise exceptions.Throttled(wait=max(int(usage["time_left"]), 1))
         digest = token_hash(presented)
+        # Whether the token is limited to some clients comes with the token; the list is
+        # read only for the tokens that have one (every API call authenticates; issue 9).
+        limits = ApiToken.clients.through.objects.filter(apitoken_id=OuterRef("pk"))
         token = (
             ApiToken.objects.select_related("created_by")
-            .prefetch_related("clients")
+            .annotate(client_limited=Exists(limits))
             .filter(token_hash=digest)
             .first()
         )

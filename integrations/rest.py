@@ -184,9 +184,8 @@ class _ApiBase:
         token = token_of(request)
         if token is not None:
             request_context_via_api_token(str(token.pk))
-            limited_to = token.client_ids()
-            if limited_to:
-                client_reach_narrow(limited_to)
+            if token.client_limited:
+                client_reach_narrow(token.client_ids())
         super().initial(request, *args, **kwargs)
 
 

@@ -51,12 +51,17 @@ def client_get_for_user(*, actor: User, slug: str, level: AccessLevel) -> Client
     if client is None:
         raise NotFound()
     if client.my_level < level:
-        raise AccessDenied(
-            f"You have {AccessLevel(client.my_level).short_label.lower()} access to "
-            f"{client.name}; this needs {AccessLevel(level).short_label.lower()} access. "
-            "Ask a manager to change your assignment."
-        )
+        raise access_short(held=client.my_level, needed=level, client_name=client.name)
     return client
+
+
+def access_short(*, held: int, needed: AccessLevel, client_name: str) -> AccessDenied:
+    """The refusal for an assignment below what an action needs, worded the same everywhere."""
+    return AccessDenied(
+        f"You have {AccessLevel(held).short_label.lower()} access to {client_name}; this "
+        f"needs {AccessLevel(needed).short_label.lower()} access. Ask a manager to change "
+        "your assignment."
+    )
 
 
 def system_list_for_client(*, actor: User, client: Client) -> QuerySet[System]:

@@ -3,8 +3,9 @@
 import pytest
 
 from audit.models import AuditEvent
-from tenants.models import AccessLevel
-from tenants.services import assignment_grant
+from config.errors import AccessDenied, NotFound
+from tenants.models import AccessLevel, Assignment
+from tenants.services import assignment_grant, assignment_revoke
 from tests.audit.helpers import break_audit_inserts
 from tests.conftest import sign_in
 from tests.factories import UserFactory
@@ -97,6 +98,24 @@ def test_view_level_gets_a_403_fragment_and_a_denied_event(client, vic, client_a
     event = revealed_events().get()
     assert event.outcome == "denied"
     assert event.actor_user_id == vic.pk
+
+
+@pytest.mark.django_db
+def test_the_service_checks_the_assignment_afresh_whatever_the_caller_read(alice, bob, client_a):
+    """The reveal reads its access and the sealed value together; a credential object read
+    before bob's assignment was lowered, then ended, opens nothing."""
+    credential = standard(client_a)
+    assignment_grant(actor=None, client=client_a, user=bob, level=AccessLevel.VIEW)
+    with pytest.raises(AccessDenied, match=r"You have view access to .*; this needs use access"):
+        services.credential_reveal(actor=bob, credential=credential, ticket="T-1")
+    assignment = Assignment.objects.get(user=bob, client=client_a, revoked_at__isnull=True)
+    assignment_revoke(actor=alice, assignment=assignment)
+    with pytest.raises(NotFound):
+        services.credential_reveal(actor=bob, credential=credential, ticket="T-2")
+    assert list(revealed_events().values_list("outcome", "ticket")) == [
+        ("denied", "T-1"),
+        ("denied", "T-2"),
+    ]
 
 
 @pytest.mark.django_db

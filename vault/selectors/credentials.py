@@ -8,8 +8,9 @@ from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRe
 from django.utils import timezone
 
 from accounts.models import User
-from config.errors import AccessDenied, NotFound
+from config.errors import NotFound
 from tenants.models import AccessLevel, Client, System, client_assigned_q
+from tenants.selectors import access_short
 from vault.models import ClientDataKey, Credential, Tag
 from vault.services import client_key_rotation_remaining
 
@@ -146,10 +147,8 @@ def _with_level(credential: Credential | None, level: AccessLevel) -> Credential
     if credential is None:
         raise NotFound()
     if credential.my_level < level:
-        raise AccessDenied(
-            f"You have {AccessLevel(credential.my_level).short_label.lower()} access to "
-            f"{credential.client.name}; this needs {AccessLevel(level).short_label.lower()} "
-            "access. Ask a manager to change your assignment."
+        raise access_short(
+            held=credential.my_level, needed=level, client_name=credential.client.name
         )
     return credential
 
