@@ -466,6 +466,27 @@ def test_client_scope_uses_the_viewers_assignments_not_the_query(client, seeded,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("url", [REVIEW, EVENTS, HYGIENE])
+def test_client_picker_lists_the_viewers_clients_escaped_with_the_chosen_one_selected(
+    client, alice, client_a, url
+):
+    odd = ClientFactory(name='Tom & Jerry\'s <b>"Shop"</b>', slug="tom-jerry")
+    assignment_grant(actor=None, client=odd, user=alice, level=AccessLevel.VIEW)
+    ClientFactory(name="Not Alice's Client", slug="not-alices")
+    sign_in(client, alice)
+    query = "?month=2026-03" if url != HYGIENE else "?"
+    body = client.get(f"{url}{query}&client=tom-jerry").content.decode()
+    picker = body[body.index('<select id="filter-client"') : body.index("</select>")]
+    options = re.findall(r"<option[^>]*>[^<]*</option>", picker)
+    assert options == [
+        '<option value="">All your clients</option>',
+        f'<option value="{client_a.slug}">{client_a.name}</option>',
+        '<option value="tom-jerry" selected>'
+        "Tom &amp; Jerry&#x27;s &lt;b&gt;&quot;Shop&quot;&lt;/b&gt;</option>",
+    ]
+
+
+@pytest.mark.django_db
 def test_hygiene_coverage_of_many_clients_is_paged(client):
     manager = UserFactory(roles=[Role.MANAGER])
     for n in range(105):

@@ -84,6 +84,7 @@ class VaultCredentialInventory:
         return set(
             System.objects.filter(client_id__in=client_ids)
             .filter(Exists(active))
+            .order_by()  # a set: the systems' default order by name would only sort 20,000
             .values_list("pk", flat=True)
         )
 
