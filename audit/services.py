@@ -105,10 +105,12 @@ def record(
         "details": details,
     }
     try:
+        # The key first: the head's lock serialises every audited action until its commit,
+        # so nothing that does not need the head is done while holding it.
+        key_version, key = chain.chain_key()
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(
             pk=1, defaults={"sequence": 0, "entry_hash": chain.GENESIS_HASH}
         )
-        key_version, key = chain.chain_key()
         fields["sequence"] = head.sequence + 1
         fields["occurred_at"] = timezone.now()
         fields["key_version"] = key_version

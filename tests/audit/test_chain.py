@@ -1,11 +1,13 @@
 """audit_verify finds every kind of tampering, and says how much it checked when none."""
 
 import json
+import re
 import threading
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Notification
 from audit import chain
@@ -167,6 +169,29 @@ def test_broken_chain_alerts_every_manager_by_mail_and_notice(
     assert other_manager.email in mailoutbox[0].to
     assert technician.email not in mailoutbox[0].to
     assert AuditEvent.objects.filter(action="audit.verified", outcome="error").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_head_is_locked_only_for_the_append_itself():
+    """Every audited action waits on the head's lock until its commit: nothing else, such
+    as reading the chain key, may run while it is held."""
+    alice = UserFactory()
+    with transaction.atomic():
+        audit.record(actor=alice, action="staff.signed_in")  # the system key now exists
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        audit.record(actor=alice, action="staff.signed_in")
+    statements = [
+        (sql.split()[0], re.search(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"', sql).group(1))
+        for sql in (query["sql"] for query in queries.captured_queries)
+        if sql.startswith(("SELECT", "INSERT", "UPDATE"))
+    ]
+    locked = statements.index(("SELECT", "audit_auditchainhead"))
+    assert ("SELECT", "vault_systemkey") in statements[:locked]
+    assert statements[locked:] == [
+        ("SELECT", "audit_auditchainhead"),
+        ("INSERT", "audit_auditevent"),
+        ("UPDATE", "audit_auditchainhead"),
+    ]
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
