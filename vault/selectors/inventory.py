@@ -34,22 +34,30 @@ def _active(client_ids: Collection[uuid.UUID]) -> QuerySet[Credential]:
     )
 
 
-def _check_filters(as_of: datetime, since: datetime) -> dict[str, Q]:
+def _check_filters(as_of: datetime, since: datetime, *, few: bool = False) -> dict[str, Q]:
     """What each check finds, as a condition on an active credential.
 
     Unused: added before `since` and not opened since (last_opened_at, which follows the
     audit log's successful openings); sealed emergency credentials are left out, being
     unopened is their purpose. Inherited unrotated: imported, and no secret version kept
     since (the first change of a secret keeps the imported one as a version).
+
+    Over every credential, the kept versions are hashed once (NOT IN); over `few` rows
+    (a check's first rows, from a few clients), each row's versions are looked up by index
+    instead: hashing all 142,000 versions of the full-size data set took 100 ms there.
     """
-    changed = CredentialSecretVersion.objects.values("credential_id")
+    if few:
+        kept = CredentialSecretVersion.objects.filter(credential_id=OuterRef("pk"))
+        unrotated = ~Exists(kept)
+    else:
+        unrotated = ~Q(pk__in=CredentialSecretVersion.objects.values("credential_id"))
     return {
         "stale": Q(next_rotation_due__lt=as_of),
         "unused": Q(created_at__lt=since, is_emergency=False)
         & (Q(last_opened_at__isnull=True) | Q(last_opened_at__lt=since)),
         "orphaned": Q(system__status=System.Status.DECOMMISSIONED),
         "shared": Q(is_shared=True),
-        "inherited_unrotated": Q(source=Credential.Source.INHERITED) & ~Q(pk__in=changed),
+        "inherited_unrotated": Q(source=Credential.Source.INHERITED) & unrotated,
     }
 
 
@@ -126,7 +134,7 @@ class VaultCredentialInventory:
     ) -> list[CredentialRow]:
         """The first `limit` credentials the check finds, by client name then name."""
         ids = [*client_ids]
-        found = _check_filters(as_of, since)[check]
+        found = _check_filters(as_of, since, few=True)[check]
         values = (
             _active(ids)
             .filter(found)
