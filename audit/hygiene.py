@@ -58,6 +58,16 @@ class CredentialRow:
 
 
 @dataclass(frozen=True)
+class UncoveredSystem:
+    """An active system of a client with no active credential in the vault."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class ClientCredentialCounts:
     """One client's active credentials, those with MFA on their access path, and how many
     each credential check finds (keyed by the check's key, CREDENTIAL_CHECKS)."""
@@ -84,8 +94,11 @@ class CredentialInventory(Protocol):
 
     available: bool
 
-    def system_ids_with_credentials(self, *, client_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        """Systems that have at least one active credential."""
+    def systems_without_credentials(
+        self, *, client_ids: Collection[uuid.UUID]
+    ) -> list[UncoveredSystem]:
+        """Active systems of these clients without one active credential, by client name,
+        then system name."""
         ...
 
     def counts(
@@ -118,8 +131,10 @@ class NoCredentialInventory:
 
     available = False
 
-    def system_ids_with_credentials(self, *, client_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        return set()
+    def systems_without_credentials(
+        self, *, client_ids: Collection[uuid.UUID]
+    ) -> list[UncoveredSystem]:
+        return []
 
     def counts(
         self, *, client_ids: Collection[uuid.UUID], as_of: datetime, since: datetime
@@ -380,24 +395,22 @@ def hygiene_audit(
 
     unused_days = settings.AUDIT_UNUSED_DAYS
     window = {"as_of": now, "since": now - timedelta(days=unused_days)}
-    systems_with_credentials: set[uuid.UUID] = set()
     uncovered_systems: list[CheckRow] | None = None
     uncovered_clients: list[CheckRow] | None = None
     counts: dict[uuid.UUID, ClientCredentialCounts] = {}
     uncovered_by_client: Counter = Counter()
     if has_data:
-        systems_with_credentials = inventory.system_ids_with_credentials(client_ids=scoped)
         counts = {row.client_id: row for row in inventory.counts(client_ids=scoped, **window)}
-        active = System.objects.filter(
-            client_id__in=scoped, status=System.Status.ACTIVE
-        ).values_list("id", "client_id", "name", "kind")
         uncovered_systems = []
-        for system_id, client_id, name, kind in active.order_by("client__name", "name"):
-            if system_id not in systems_with_credentials:
-                uncovered_by_client[client_id] += 1
-                uncovered_systems.append(
-                    CheckRow(client=names[client_id], subject=name, detail=System.Kind(kind).label)
+        for system in inventory.systems_without_credentials(client_ids=scoped):
+            uncovered_by_client[system.client_id] += 1
+            uncovered_systems.append(
+                CheckRow(
+                    client=names[system.client_id],
+                    subject=system.name,
+                    detail=System.Kind(system.kind).label,
                 )
+            )
         uncovered_clients = [
             CheckRow(client=each.name, subject=each.name, detail=each.get_status_display())
             for each in in_scope

@@ -620,8 +620,12 @@ class FakeInventory:
         self.system = system
         self.asked_rows = []
 
-    def system_ids_with_credentials(self, *, client_ids):
-        return {self.system.pk}
+    def systems_without_credentials(self, *, client_ids):
+        others = System.objects.filter(client_id__in=client_ids, status=System.Status.ACTIVE)
+        return [
+            hygiene.UncoveredSystem(each.pk, each.client_id, each.name, each.kind)
+            for each in others.exclude(pk=self.system.pk).order_by("client__name", "name")
+        ]
 
     def counts(self, *, client_ids, as_of, since):
         found = dict.fromkeys(hygiene.CREDENTIAL_CHECKS, 0) | {"stale": 1}
@@ -643,8 +647,8 @@ class ManyFindingsInventory:
         self.per_client = per_client
         self.asked_rows = []
 
-    def system_ids_with_credentials(self, *, client_ids):
-        return set()
+    def systems_without_credentials(self, *, client_ids):
+        return []
 
     def counts(self, *, client_ids, as_of, since):
         found = dict.fromkeys(hygiene.CREDENTIAL_CHECKS, 0) | {"stale": self.per_client}

@@ -76,23 +76,37 @@ def test_the_vault_registers_its_inventory_with_the_audit():
 
 
 @pytest.mark.django_db
-def test_systems_with_credentials_count_active_ones_of_the_clients_asked(
+def test_systems_without_credentials_are_the_active_ones_of_the_clients_asked(
     client_a, client_b, system_a, system_b
 ):
     fw = SystemFactory(client=client_a, name="FW01")
     nas = SystemFactory(client=client_a, name="NAS01")
+    SystemFactory(client=client_a, name="OLD01", status=System.Status.DECOMMISSIONED)
     standard(client_a, name="DC01 helpdesk", system=system_a)
     standard(client_a, name="DC01 second", system=system_a)
     standard(client_a, name="No system")
     archived(client_a, name="FW01 old admin", system=fw)
     standard(client_b, name="FS01 backup", system=system_b)
-    assert nas.pk not in inventory.system_ids_with_credentials(client_ids=[client_a.pk])
-    assert inventory.system_ids_with_credentials(client_ids=[client_a.pk]) == {system_a.pk}
-    assert inventory.system_ids_with_credentials(client_ids=[client_a.pk, client_b.pk]) == {
-        system_a.pk,
-        system_b.pk,
-    }
-    assert inventory.system_ids_with_credentials(client_ids=[]) == set()
+    web = SystemFactory(client=client_b, name="WEB01")
+
+    def uncovered(client_ids):
+        return [
+            (system.id, system.client_id, system.name, system.kind)
+            for system in inventory.systems_without_credentials(client_ids=client_ids)
+        ]
+
+    # FW01's only credential is archived; the decommissioned OLD01 is not asked about.
+    assert uncovered([client_a.pk]) == [
+        (fw.pk, client_a.pk, "FW01", fw.kind),
+        (nas.pk, client_a.pk, "NAS01", nas.kind),
+    ]
+    assert [row[2] for row in uncovered([client_b.pk, client_a.pk])] == [
+        *(["FW01", "NAS01"] if client_a.name < client_b.name else []),
+        "WEB01",
+        *(["FW01", "NAS01"] if client_a.name > client_b.name else []),
+    ]
+    assert web.pk not in [row[0] for row in uncovered([client_a.pk])]
+    assert uncovered([]) == []
 
 
 @pytest.mark.django_db
@@ -235,7 +249,7 @@ def calls(client_ids, at):
         return {"client_ids": client_ids, "as_of": at, "since": at, **kwargs}
 
     return {
-        "system_ids_with_credentials": lambda: inventory.system_ids_with_credentials(
+        "systems_without_credentials": lambda: inventory.systems_without_credentials(
             client_ids=client_ids
         ),
         "counts": lambda: inventory.counts(**window()),
@@ -247,8 +261,10 @@ def calls(client_ids, at):
 
 
 def grow(client, bob, *, count: int) -> None:
-    """Credentials that every check finds, with openings and kept versions."""
+    """Credentials that every check finds, with openings and kept versions, and an active
+    system that no credential covers."""
     old = SystemFactory(client=client, status=System.Status.DECOMMISSIONED)
+    SystemFactory(client=client)
     manager = manager_of(client)
     for index in range(count):
         credential = standard(

@@ -18,7 +18,12 @@ from datetime import datetime
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from audit.hygiene import CREDENTIAL_CHECKS, ClientCredentialCounts, CredentialRow
+from audit.hygiene import (
+    CREDENTIAL_CHECKS,
+    ClientCredentialCounts,
+    CredentialRow,
+    UncoveredSystem,
+)
 from tenants.models import System
 from vault.models import Credential, CredentialSecretVersion
 
@@ -80,21 +85,25 @@ class VaultCredentialInventory:
     # The vault exists: a client without credentials is a finding, not missing data.
     available = True
 
-    def system_ids_with_credentials(self, *, client_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        """Systems that have at least one active credential.
+    def systems_without_credentials(
+        self, *, client_ids: Collection[uuid.UUID]
+    ) -> list[UncoveredSystem]:
+        """Active systems without an active credential, by client name, then name.
 
-        Asked from the systems' side, one probe of the credentials' system index each: a
-        DISTINCT over every credential read all 500,000 of them (282 ms against 87 ms).
+        Asked from the systems' side, one probe of the credentials' system index each, and
+        only the uncovered come back: listing all 20,000 systems of a whole MSP to compare
+        them with the covered ones cost another 100 ms (issue 9).
         """
         active = Credential.objects.filter(system_id=OuterRef("pk")).exclude(
             status=Credential.Status.ARCHIVED
         )
-        return set(
-            System.objects.filter(client_id__in=client_ids)
-            .filter(Exists(active))
-            .order_by()  # a set: the systems' default order by name would only sort 20,000
-            .values_list("pk", flat=True)
+        rows = (
+            System.objects.filter(client_id__in=client_ids, status=System.Status.ACTIVE)
+            .exclude(Exists(active))
+            .order_by("client__name", "name", "id")
+            .values_list("id", "client_id", "name", "kind")
         )
+        return [UncoveredSystem(*row) for row in rows]
 
     def counts(
         self, *, client_ids: Collection[uuid.UUID], as_of: datetime, since: datetime
