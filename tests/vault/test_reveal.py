@@ -1,8 +1,10 @@
 """Reveal of standard and service credentials: levels, tiers, tickets, audit, failures."""
 
 import pytest
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from audit.models import AuditEvent
+from audit.services import AuditWriteError
 from config.errors import AccessDenied, NotFound
 from tenants.models import AccessLevel, Assignment
 from tenants.services import assignment_grant, assignment_revoke
@@ -192,6 +194,25 @@ def test_the_service_raises_when_the_event_cannot_be_written(bob, client_a):
     break_audit_inserts()
     with pytest.raises(AuditWriteError):
         services.credential_reveal(actor=bob, credential=credential, ticket="")
+
+
+@pytest.mark.django_db
+def test_an_error_report_of_a_failed_reveal_masks_the_decrypted_value(bob, client_a):
+    """The audit insert fails after the value was decrypted: the error report (as mailed to
+    admins, or shown with DEBUG) lists the service's locals with the plaintext masked."""
+    credential = standard(client_a)
+    break_audit_inserts()
+    with pytest.raises(AuditWriteError) as caught:
+        services.credential_reveal(actor=bob, credential=credential, ticket="T-1")
+    frames = ExceptionReporter(None, caught.type, caught.value, caught.tb).get_traceback_frames()
+    reveal = next(
+        frame
+        for frame in frames
+        if frame["function"] == "credential_reveal" and "plaintext" in dict(frame["vars"])
+    )
+    assert dict(reveal["vars"])["plaintext"] == SafeExceptionReporterFilter.cleansed_substitute
+    reported = ExceptionReporter(None, caught.type, caught.value, caught.tb).get_traceback_text()
+    assert SECRET not in reported
 
 
 @pytest.mark.django_db

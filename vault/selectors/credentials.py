@@ -1,4 +1,5 @@
-"""Reads of the vault: key state (never key material) and credentials (metadata only)."""
+"""Reads of the vault: key state (never key material) and credentials (metadata; a sealed
+value, never decrypted here, only for the reveal service)."""
 
 import uuid
 from dataclasses import dataclass
@@ -124,12 +125,15 @@ def credential_list_for_user(
     )
 
 
-def _credential_of_actor(
+def _has_totp_seed() -> ExpressionWrapper:
+    return ExpressionWrapper(Q(totp_seed__isnull=False), output_field=BooleanField())
+
+
+def _assigned_credential(
     *, actor: User, credential_id: uuid.UUID | str, client: Client | None
 ) -> QuerySet[Credential]:
     """The credential if the actor holds an active assignment on its client, with their
-    level as `my_level` and `has_totp_seed`; sealed columns deferred. None for anyone
-    not signed in and active."""
+    level as `my_level`. None for anyone not signed in and active."""
     if not actor.is_authenticated or not actor.is_active:
         return Credential.objects.none()
     credentials = Credential.objects.filter(
@@ -137,10 +141,18 @@ def _credential_of_actor(
     )
     if client is not None:
         credentials = credentials.filter(client=client)
-    return credentials.annotate(
-        my_level=F("client__assignments__level"),
-        has_totp_seed=ExpressionWrapper(Q(totp_seed__isnull=False), output_field=BooleanField()),
-    ).defer("secret", "notes", "totp_seed")
+    return credentials.annotate(my_level=F("client__assignments__level"))
+
+
+def _credential_of_actor(
+    *, actor: User, credential_id: uuid.UUID | str, client: Client | None
+) -> QuerySet[Credential]:
+    """_assigned_credential with `has_totp_seed`, its sealed columns deferred."""
+    return (
+        _assigned_credential(actor=actor, credential_id=credential_id, client=client)
+        .annotate(has_totp_seed=_has_totp_seed())
+        .defer("secret", "notes", "totp_seed")
+    )
 
 
 def _with_level(credential: Credential | None, level: AccessLevel) -> Credential:
@@ -192,6 +204,21 @@ def credential_get_to_open(
     return _with_level(credential, level)
 
 
+def credential_get_sealed_to_reveal(
+    *, actor: User, credential_id: uuid.UUID | str, client: Client
+) -> Credential:
+    """For the reveal service only: the sealed secret and the state a reveal checks, with
+    the actor's `my_level`, read afresh in one query with the access check (the reveal is
+    the hottest path, issue 9). NotFound when gone, moved or not the actor's; AccessDenied
+    below use level."""
+    credential = (
+        _assigned_credential(actor=actor, credential_id=credential_id, client=client)
+        .only("id", "client_id", "name", "status", "privilege_tier", "is_emergency", "secret")
+        .first()
+    )
+    return _with_level(credential, AccessLevel.USE)
+
+
 def credential_list_filtered(
     *,
     actor: User,
@@ -227,9 +254,7 @@ def credential_list_filtered(
         credentials = credentials.filter(updated_at__gte=updated_since)
     # The page's tag names come from credential_tag_names_attach: prefetching Tag objects
     # was a third of the time of a 1,000-credential page (issue 9).
-    return credentials.prefetch_related(None).annotate(
-        has_totp_seed=ExpressionWrapper(Q(totp_seed__isnull=False), output_field=BooleanField())
-    )
+    return credentials.prefetch_related(None).annotate(has_totp_seed=_has_totp_seed())
 
 
 def credential_tag_names_attach(*, credentials: list[Credential]) -> None:

@@ -10,16 +10,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User
 from audit.models import Outcome
 from audit.services import Attempt, Target, record, recording_failures
-from config.errors import AccessDenied, FieldInvalid, InvalidRequest, NotFound
-from tenants.models import AccessLevel, Client, System, client_assigned_q
-from tenants.selectors import access_short, client_get_for_user
+from config.errors import AccessDenied, FieldInvalid, InvalidRequest
+from tenants.models import AccessLevel, Client, System
+from tenants.selectors import client_get_for_user
 from vault.envelope import (
     field_decrypt,
     field_encrypt,
@@ -516,31 +516,6 @@ def reveal_ticket_required(*, actor: User | None, client: Client) -> bool:
 
 
 @sensitive_variables("plaintext", "secret")
-def _sealed_to_reveal(*, actor: User, credential: Credential) -> Credential:
-    """The sealed secret and the state a reveal checks, read afresh with the actor's level
-    on the client as `my_level`: one query for the access check and the value, as the
-    reveal is the hottest path (issue 9). NotFound when gone, moved or not the actor's."""
-    current = None
-    if actor.is_authenticated and actor.is_active:
-        current = (
-            Credential.objects.filter(
-                client_assigned_q(actor, via="client"),
-                pk=credential.pk,
-                client_id=credential.client_id,
-            )
-            .annotate(my_level=F("client__assignments__level"))
-            .only("id", "client_id", "name", "status", "privilege_tier", "is_emergency", "secret")
-            .first()
-        )
-    if current is None:
-        raise NotFound()
-    if current.my_level < AccessLevel.USE:
-        raise access_short(
-            held=current.my_level, needed=AccessLevel.USE, client_name=credential.client.name
-        )
-    return current
-
-
 def credential_reveal(
     *,
     actor: User,
@@ -560,6 +535,9 @@ def credential_reveal(
     `ticket_required`: the caller insists on a ticket whatever the client's policy (an API
     token); a reveal without one is refused as a field error and recorded as denied.
     """
+    # Here, not at the top: vault.selectors imports this package (a cycle, as for policies).
+    from vault.selectors.credentials import credential_get_sealed_to_reveal
+
     client = credential.client
     target = _credential_target(credential)
     ticket = ticket.strip()
@@ -577,7 +555,9 @@ def credential_reveal(
         recording_decryption_failures(actor=actor, client=client, target=target),
     ):
         # The access check and the sealed value in one read, before anything is decided.
-        current = _sealed_to_reveal(actor=actor, credential=credential)
+        current = credential_get_sealed_to_reveal(
+            actor=actor, credential_id=credential.pk, client=client
+        )
         if purpose not in REVEAL_PURPOSES:
             raise InvalidRequest("Choose Reveal or Copy.")
         if len(ticket) > TICKET_MAX:
